@@ -35,7 +35,7 @@ bool at_iter_init(struct at_iter *it, const char *line, size_t len)
 
 static bool is_name_char(char c)
 {
-	return isupper((unsigned char)c) || isdigit((unsigned char)c) || strchr("!%-./:_", c);
+	return isupper((unsigned char)c) || isdigit((unsigned char)c) || (c && strchr("!%-./:_", c));
 }
 
 static bool parse_decimal(const char **p, long *out)

@@ -480,6 +480,8 @@ void simnet_free(struct simnet *sn)
 {
 	if (!sn)
 		return;
+	if (sn->free_hook)
+		sn->free_hook(sn->free_ctx);
 	while (sn->head) {
 		struct sn_event *ev = sn->head;
 
@@ -489,6 +491,12 @@ void simnet_free(struct simnet *sn)
 	for (size_t i = 0; i < SN_LOG_KEEP; i++)
 		free(sn->log[i]);
 	free(sn);
+}
+
+void simnet_set_free_hook(struct simnet *sn, void (*fn)(void *ctx), void *ctx)
+{
+	sn->free_hook = fn;
+	sn->free_ctx = ctx;
 }
 
 struct radio *simnet_radio(struct simnet *sn)

@@ -21,6 +21,9 @@ struct simnet;
 struct simnet *simnet_new(void (*kick)(void *ctx), void *kick_ctx);
 void simnet_free(struct simnet *sn);
 
+/* Runs fn(ctx) when the simnet is freed (its control server goes with it). */
+void simnet_set_free_hook(struct simnet *sn, void (*fn)(void *ctx), void *ctx);
+
 /* The radio facade; events go to the callbacks set on it (ev, ev_ctx). */
 struct radio *simnet_radio(struct simnet *sn);
 

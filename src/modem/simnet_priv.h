@@ -87,6 +87,8 @@ struct simnet {
 	void (*log_hook)(void *ctx, const char *line);
 	void *log_ctx;
 	struct sn_partial partial[SN_PARTIALS];
+	void (*free_hook)(void *ctx);
+	void *free_ctx;
 };
 
 extern const char *const sn_leg_names[];
