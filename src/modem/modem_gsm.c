@@ -370,6 +370,30 @@ static int cmd_cscs(struct modem *m, const struct at_cmd *c)
 	}
 }
 
+static int cmd_ifc(struct modem *m, const struct at_cmd *c)
+{
+	long v[2] = { m->ifc[0], m->ifc[1] };
+
+	switch (c->type) {
+	case AT_TEST:
+		modem_info(m, "+IFC: (0-2),(0-2)");
+		return RES_OK;
+	case AT_READ:
+		modem_info(m, "+IFC: %d,%d", m->ifc[0], m->ifc[1]);
+		return RES_OK;
+	case AT_SET:
+		for (int i = 0; i < 2; i++) {
+			if (!at_param_omitted(c, i) && (!at_param_num(c, i, &v[i]) || v[i] > 2))
+				return CME(CME_INVALID_PARAM);
+		}
+		m->ifc[0] = (int)v[0];
+		m->ifc[1] = (int)v[1];
+		return RES_OK;
+	default:
+		return RES_ERROR;
+	}
+}
+
 static int cmd_crsm(struct modem *m, const struct at_cmd *c)
 {
 	char line[600];
@@ -410,5 +434,6 @@ const struct at_handler modem_gsm_handlers[] = {
 	{ "+CMEE", cmd_cmee },
 	{ "+CSCS", cmd_cscs },
 	{ "+CRSM", cmd_crsm },
+	{ "+IFC", cmd_ifc },
 	{ NULL, NULL },
 };

@@ -116,6 +116,7 @@ struct modem {
 	/* TS 27.007 */
 	int cmee, cfun, creg_n, cgreg_n, crc, clip, ccwa_n, cops_format, cops_mode;
 	int cmer_mode, cmer_ind, cusd_n;
+	int ifc[2];		/* flow control: a socket needs none, but clients set it */
 	enum te_charset cscs;
 	bool service, barred;
 	int signal;

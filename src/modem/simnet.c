@@ -98,7 +98,7 @@ void sn_ev_push(struct simnet *sn, struct sn_event *ev)
 	sn->tail = ev;
 	sn->queued++;
 	if (sn->kick)
-		sn->kick(sn->kick_ctx);
+		sn->kick(sn->kick_ctx, 0);
 }
 
 void sn_ev_call(struct simnet *sn, enum sn_ev_type type, uint32_t id, enum modem_release why)
@@ -459,7 +459,20 @@ static const struct radio_ops simnet_ops = {
 	.free = sn_radio_free,
 };
 
-struct simnet *simnet_new(void (*kick)(void *ctx), void *kick_ctx)
+void simnet_set_sms_gap(struct simnet *sn, unsigned int gap_ms)
+{
+	sn->sms_gap_ms = gap_ms;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct simnet *simnet_new(void (*kick)(void *ctx, unsigned int delay_ms), void *kick_ctx)
 {
 	struct simnet *sn = calloc(1, sizeof(*sn));
 
@@ -559,19 +572,32 @@ void simnet_dispatch(struct simnet *sn)
 {
 	/* Events queued while dispatching wait for the next round: bounded work. */
 	size_t n = sn->queued;
+	struct sn_event **link = &sn->head, *prev = NULL;
+	unsigned int wait_ms = 0;
 
-	while (n-- && sn->head) {
-		struct sn_event *ev = sn->head;
+	while (n-- && *link) {
+		struct sn_event *ev = *link;
 
-		sn->head = ev->next;
-		if (!sn->head)
-			sn->tail = NULL;
+		if (ev->type == EV_SMS && sn->sms_gap_ms) {
+			uint64_t now = now_ms();
+
+			if (now - sn->last_sms_ms < sn->sms_gap_ms) {
+				/* Too soon after the last SMS: it keeps its place in the queue. */
+				wait_ms = sn->sms_gap_ms - (unsigned int)(now - sn->last_sms_ms);
+				prev = ev;
+				link = &ev->next;
+				continue;
+			}
+			sn->last_sms_ms = now;
+		}
+		*link = ev->next;
+		if (sn->tail == ev)
+			sn->tail = prev;
 		sn->queued--;
 		if (sn->radio.ev)
 			dispatch_one(sn, ev);
 		free(ev);
 	}
 	if (sn->head && sn->kick)
-		sn->kick(sn->kick_ctx);
+		sn->kick(sn->kick_ctx, wait_ms);
 }
-

@@ -6,7 +6,8 @@
  * or hang up its calls, send it SMS, read what the network saw.
  *
  * The network core has no event loop: events for the radio are queued and
- * delivered by simnet_dispatch(); `kick` tells the owner that some wait.
+ * delivered by simnet_dispatch(); `kick` asks the owner to call it again
+ * after delay_ms.
  */
 #ifndef POCKETVM_MODEM_SIMNET_H
 #define POCKETVM_MODEM_SIMNET_H
@@ -18,7 +19,14 @@
 
 struct simnet;
 
-struct simnet *simnet_new(void (*kick)(void *ctx), void *kick_ctx);
+struct simnet *simnet_new(void (*kick)(void *ctx, unsigned int delay_ms), void *kick_ctx);
+
+/*
+ * Spaces SMS deliveries at least gap_ms apart, as a network does (each one
+ * waits for the phone's RP-ACK); 0 delivers at once. Clients such as
+ * ModemManager lose a +CMTI that arrives while they read the previous one.
+ */
+void simnet_set_sms_gap(struct simnet *sn, unsigned int gap_ms);
 void simnet_free(struct simnet *sn);
 
 /* Runs fn(ctx) when the simnet is freed (its control server goes with it). */

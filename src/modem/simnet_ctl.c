@@ -24,6 +24,7 @@
 #define CTL_REPLY_MAX (1 << 20)
 #define CTL_OUT_MAX (4 << 20)
 #define CTL_CLIENTS 32
+#define SMS_GAP_MS 300	/* between SMS deliveries, see simnet_set_sms_gap() */
 
 struct ctl;
 
@@ -235,12 +236,17 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 	simnet_dispatch(ctl->sn);
 }
 
-static void kick(void *arg)
+static void kick(void *arg, unsigned int delay_ms)
 {
 	struct ctl *ctl = arg;
+	struct timeval tv = { delay_ms / 1000, (suseconds_t)(delay_ms % 1000) * 1000 };
 
-	if (ctl->dispatch)
+	if (!ctl->dispatch)
+		return;
+	if (delay_ms == 0)
 		event_active(ctl->dispatch, EV_TIMEOUT, 0);
+	else if (!evtimer_pending(ctl->dispatch, NULL))
+		evtimer_add(ctl->dispatch, &tv);
 }
 
 static void ctl_free(void *arg)
@@ -284,7 +290,8 @@ int radio_simnet_open(struct event_base *base, const char *arg, struct radio **o
 	simnet_set_log_hook(ctl->sn, on_log, ctl);
 	simnet_set_free_hook(ctl->sn, ctl_free, ctl);
 	/* Events queued before the loop runs (the initial network state). */
-	kick(ctl);
+	simnet_set_sms_gap(ctl->sn, SMS_GAP_MS);
+	kick(ctl, 0);
 	*out = simnet_radio(ctl->sn);
 	return 0;
 fail:

@@ -70,8 +70,10 @@ struct sn_partial {
 
 struct simnet {
 	struct radio radio;
-	void (*kick)(void *ctx);
+	void (*kick)(void *ctx, unsigned int delay_ms);
 	void *kick_ctx;
+	unsigned int sms_gap_ms;
+	uint64_t last_sms_ms;
 	char lines[SN_LINES][SMS_ADDR_BUF];
 	int nlines;
 	struct sn_call calls[SN_CALLS];
