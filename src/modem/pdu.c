@@ -498,13 +498,13 @@ static size_t split_gsm7(const uint8_t *sept, size_t n, size_t per, size_t *cuts
 	while (pos < n) {
 		size_t end = pos + per < n ? pos + per : n;
 
-		if (end < n && sept[end - 1] == GSM7_ESC) {
-			/* Count escapes backwards: an odd run means the last one opens a pair. */
+		if (end < n) {
+			/* An odd run of escapes at the cut means the last one opens a pair. */
 			size_t k = 0;
 
-			while (end - 1 - k > pos && sept[end - 1 - k] == GSM7_ESC)
+			while (end - k > pos && sept[end - 1 - k] == GSM7_ESC)
 				k++;
-			if (k % 2 == 0)
+			if (k % 2)
 				end--;
 		}
 		if (count >= max)
