@@ -23,6 +23,15 @@ static char dir[] = "/tmp/pocketvm-fuzz-vsock-XXXXXX";
 static char path[96];
 static int listener = -1;
 
+static void cleanup(void)
+{
+	char sock[128];
+
+	snprintf(sock, sizeof(sock), "%s_52", path);
+	unlink(sock);
+	rmdir(dir);
+}
+
 static void init(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -35,6 +44,7 @@ static void init(void)
 	listener = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (bind(listener, (struct sockaddr *)&sa, sizeof(sa)) || listen(listener, 512))
 		abort();
+	atexit(cleanup);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
