@@ -35,7 +35,8 @@ bool at_iter_init(struct at_iter *it, const char *line, size_t len)
 
 static bool is_name_char(char c)
 {
-	return isupper((unsigned char)c) || isdigit((unsigned char)c) || (c && strchr("!%-./:_", c));
+	return isupper((unsigned char)c) || isdigit((unsigned char)c) ||
+	       (c && strchr("!%-./:_", c));
 }
 
 static bool parse_decimal(const char **p, long *out)
@@ -134,8 +135,8 @@ static int parse_params(char **pp, struct at_cmd *cmd)
 			*p = '\0';
 			if (p != start) {
 				prm->str = start;
-				prm->kind = token_is_number(start, &prm->num) ? AT_PARAM_NUM
-									      : AT_PARAM_TOKEN;
+				prm->kind = token_is_number(start, &prm->num) ? AT_PARAM_NUM :
+										AT_PARAM_TOKEN;
 			}
 		}
 		if (sep != ',') {

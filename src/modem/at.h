@@ -20,23 +20,23 @@
 #define AT_PARAMS_MAX 16
 
 enum at_type {
-	AT_EXEC,	/* +CXXX, E, ATD... */
-	AT_SET,		/* +CXXX=..., E1, S0=2 */
-	AT_READ,	/* +CXXX?, S0? */
-	AT_TEST,	/* +CXXX=? */
+	AT_EXEC, /* +CXXX, E, ATD... */
+	AT_SET, /* +CXXX=..., E1, S0=2 */
+	AT_READ, /* +CXXX?, S0? */
+	AT_TEST, /* +CXXX=? */
 };
 
 enum at_param_kind {
 	AT_PARAM_EMPTY,
 	AT_PARAM_NUM,
-	AT_PARAM_STR,	/* quoted string, quotes removed */
-	AT_PARAM_TOKEN,	/* unquoted non-numeric token (e.g. dial string) */
+	AT_PARAM_STR, /* quoted string, quotes removed */
+	AT_PARAM_TOKEN, /* unquoted non-numeric token (e.g. dial string) */
 };
 
 struct at_param {
 	enum at_param_kind kind;
 	long num;
-	const char *str;	/* points into the command's buffer */
+	const char *str; /* points into the command's buffer */
 };
 
 /*
@@ -47,7 +47,7 @@ struct at_param {
 struct at_cmd {
 	char name[AT_NAME_MAX];
 	enum at_type type;
-	int index;		/* S-register number, else -1 */
+	int index; /* S-register number, else -1 */
 	int nparams;
 	struct at_param params[AT_PARAMS_MAX];
 };
@@ -88,16 +88,16 @@ struct at_reader {
 	char line[AT_LINE_MAX + 2];
 	size_t len;
 	bool overlong;
-	bool have_a;		/* saw 'A' at line start */
-	bool in_line;		/* saw "AT" */
+	bool have_a; /* saw 'A' at line start */
+	bool in_line; /* saw "AT" */
 	char last[AT_LINE_MAX + 1];
 	size_t last_len;
 	bool have_last;
 };
 
 enum at_line_kind {
-	AT_LINE_COMMAND,	/* "AT..." */
-	AT_LINE_REPEAT,		/* "A/" */
+	AT_LINE_COMMAND, /* "AT..." */
+	AT_LINE_REPEAT, /* "A/" */
 	AT_LINE_OVERLONG,
 };
 

@@ -58,9 +58,9 @@ bool hex_encode(const uint8_t *in, size_t n, char *out, size_t cap);
 
 /* The TE character sets of +CSCS that we offer. */
 enum te_charset {
-	TE_IRA,		/* ITU-T T.50 (ASCII) */
-	TE_GSM,		/* GSM 7-bit default alphabet, one octet per septet */
-	TE_UCS2,	/* hex of UTF-16BE */
+	TE_IRA, /* ITU-T T.50 (ASCII) */
+	TE_GSM, /* GSM 7-bit default alphabet, one octet per septet */
+	TE_UCS2, /* hex of UTF-16BE */
 };
 
 bool te_charset_parse(const char *name, enum te_charset *cs);

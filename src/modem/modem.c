@@ -116,8 +116,7 @@ static void modem_reset_settings(struct modem *m)
 	m->csmp[3] = 0;
 }
 
-struct modem *modem_new(const struct modem_config *cfg, const struct modem_host_ops *ops,
-			void *ctx)
+struct modem *modem_new(const struct modem_config *cfg, const struct modem_host_ops *ops, void *ctx)
 {
 	struct modem *m = calloc(1, sizeof(*m));
 
@@ -240,18 +239,30 @@ void modem_urc2(struct modem *m, const char *first, const char *second)
 static const char *cme_text(int code)
 {
 	switch (code) {
-	case CME_PHONE_FAILURE: return "phone failure";
-	case CME_NOT_ALLOWED: return "operation not allowed";
-	case CME_NOT_SUPPORTED: return "operation not supported";
-	case CME_INVALID_INDEX: return "invalid index";
-	case CME_NOT_FOUND: return "not found";
-	case CME_TEXT_TOO_LONG: return "text string too long";
-	case CME_INVALID_CHARS: return "invalid characters in text string";
-	case CME_DIAL_TOO_LONG: return "dial string too long";
-	case CME_DIAL_INVALID: return "invalid characters in dial string";
-	case CME_NO_SERVICE: return "no network service";
-	case CME_INVALID_PARAM: return "incorrect parameters";
-	default: return "unknown";
+	case CME_PHONE_FAILURE:
+		return "phone failure";
+	case CME_NOT_ALLOWED:
+		return "operation not allowed";
+	case CME_NOT_SUPPORTED:
+		return "operation not supported";
+	case CME_INVALID_INDEX:
+		return "invalid index";
+	case CME_NOT_FOUND:
+		return "not found";
+	case CME_TEXT_TOO_LONG:
+		return "text string too long";
+	case CME_INVALID_CHARS:
+		return "invalid characters in text string";
+	case CME_DIAL_TOO_LONG:
+		return "dial string too long";
+	case CME_DIAL_INVALID:
+		return "invalid characters in dial string";
+	case CME_NO_SERVICE:
+		return "no network service";
+	case CME_INVALID_PARAM:
+		return "incorrect parameters";
+	default:
+		return "unknown";
 	}
 }
 
@@ -281,15 +292,15 @@ void modem_final(struct modem *m, int res)
 		else
 			n = snprintf(line, sizeof(line), "+CME ERROR: %s", cme_text(res - CME(0)));
 	} else if (res < (int)ARRAY_SIZE(basic) && basic[res].text) {
-		n = m->verbose ? snprintf(line, sizeof(line), "%s", basic[res].text)
-			       : snprintf(line, sizeof(line), "%d", basic[res].code);
+		n = m->verbose ? snprintf(line, sizeof(line), "%s", basic[res].text) :
+				 snprintf(line, sizeof(line), "%d", basic[res].code);
 	} else {
 		n = snprintf(line, sizeof(line), "ERROR");
 	}
 	if (!m->quiet) {
 		char out[96];
-		int k = m->verbose ? snprintf(out, sizeof(out), "\r\n%.*s\r\n", n, line)
-				   : snprintf(out, sizeof(out), "%.*s\r", n, line);
+		int k = m->verbose ? snprintf(out, sizeof(out), "\r\n%.*s\r\n", n, line) :
+				     snprintf(out, sizeof(out), "%.*s\r", n, line);
 
 		modem_out(m, out, (size_t)k);
 	}
@@ -345,8 +356,8 @@ static int cmd_z(struct modem *m, const struct at_cmd *c)
 static int cmd_s(struct modem *m, const struct at_cmd *c)
 {
 	static const bool known[13] = {
-		[0] = true, [3] = true, [4] = true, [5] = true, [6] = true,
-		[7] = true, [8] = true, [10] = true,
+		[0] = true, [3] = true, [4] = true, [5] = true,
+		[6] = true, [7] = true, [8] = true, [10] = true,
 	};
 	int i = c->index;
 
@@ -420,33 +431,19 @@ static int cmd_i(struct modem *m, const struct at_cmd *c)
 
 static int cmd_o(struct modem *m, const struct at_cmd *c)
 {
-	return RES_NO_CARRIER;	/* no data connection to return to */
+	return RES_NO_CARRIER; /* no data connection to return to */
 }
 
 static const struct at_handler basic_handlers[] = {
-	{ "E", cmd_e },
-	{ "V", cmd_v },
-	{ "Q", cmd_q },
-	{ "Z", cmd_z },
-	{ "S", cmd_s },
-	{ "I", cmd_i },
-	{ "L", cmd_ignored },
-	{ "M", cmd_ignored },
-	{ "X", cmd_ignored },
-	{ "O", cmd_o },
-	{ "&C", cmd_amp_c },
-	{ "&D", cmd_amp_d },
-	{ "&F", cmd_amp_f },
-	{ "&W", cmd_ignored },
-	{ NULL, NULL },
+	{ "E", cmd_e },	      { "V", cmd_v },	     { "Q", cmd_q },	   { "Z", cmd_z },
+	{ "S", cmd_s },	      { "I", cmd_i },	     { "L", cmd_ignored }, { "M", cmd_ignored },
+	{ "X", cmd_ignored }, { "O", cmd_o },	     { "&C", cmd_amp_c },  { "&D", cmd_amp_d },
+	{ "&F", cmd_amp_f },  { "&W", cmd_ignored }, { NULL, NULL },
 };
 
 static const struct at_handler *const handler_tables[] = {
-	basic_handlers,
-	modem_gsm_handlers,
-	modem_call_handlers,
-	modem_sms_handlers,
-	modem_ussd_handlers,
+	basic_handlers,	    modem_gsm_handlers,	 modem_call_handlers,
+	modem_sms_handlers, modem_ussd_handlers,
 };
 
 static const struct at_handler *find_handler(const char *name)
@@ -486,7 +483,7 @@ static void run_line(struct modem *m, const char *line, size_t len)
 	if (r < 0)
 		res = RES_ERROR;
 	if (res == RES_PENDING)
-		return;	/* the SMS prompt finishes the line */
+		return; /* the SMS prompt finishes the line */
 	modem_final(m, res);
 }
 
@@ -506,8 +503,8 @@ void modem_input(struct modem *m, const uint8_t *data, size_t len)
 		if (!at_reader_byte(&m->reader, data[i], m->sreg[3], m->sreg[5], &kind, &line, &n))
 			continue;
 		if (kind == AT_LINE_OVERLONG) {
-			log_warn("modem %s: command line longer than %d bytes discarded", m->cfg.name,
-				 AT_LINE_MAX);
+			log_warn("modem %s: command line longer than %d bytes discarded",
+				 m->cfg.name, AT_LINE_MAX);
 			m->busy = true;
 			modem_final(m, RES_ERROR);
 			continue;

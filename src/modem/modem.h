@@ -23,14 +23,14 @@ struct modem;
 
 /* The synthetic SIM and identity of one VM's modem. */
 struct modem_config {
-	char name[32];			/* the VM's name, for logs */
-	char number[SMS_ADDR_BUF];	/* MSISDN, "+15550001" */
+	char name[32]; /* the VM's name, for logs */
+	char number[SMS_ADDR_BUF]; /* MSISDN, "+15550001" */
 	char imsi[16];
 	char iccid[21];
 	char imei[16];
-	char spn[17];			/* service provider name on the SIM */
-	char operator_name[32];		/* network name (+COPS) */
-	char plmn[7];			/* MCC+MNC, "00101" */
+	char spn[17]; /* service provider name on the SIM */
+	char operator_name[32]; /* network name (+COPS) */
+	char plmn[7]; /* MCC+MNC, "00101" */
 	char smsc[SMS_ADDR_BUF];
 };
 
@@ -42,9 +42,9 @@ void modem_config_fill(struct modem_config *cfg, unsigned int index);
 
 /* Why a call ended, for the final result code the client sees. */
 enum modem_release {
-	MODEM_RELEASE_NORMAL,		/* NO CARRIER */
-	MODEM_RELEASE_BUSY,		/* BUSY */
-	MODEM_RELEASE_NO_ANSWER,	/* NO ANSWER */
+	MODEM_RELEASE_NORMAL, /* NO CARRIER */
+	MODEM_RELEASE_BUSY, /* BUSY */
+	MODEM_RELEASE_NO_ANSWER, /* NO ANSWER */
 };
 
 /* What the modem asks of its host. Ops return 0 or a negative errno. */

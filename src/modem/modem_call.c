@@ -215,7 +215,7 @@ static int parse_dial(const char *s, char *number, size_t cap, bool *voice)
 	if (*voice)
 		len--;
 	if (len > 0 && s[0] == '>')
-		return CME(CME_NOT_SUPPORTED);	/* phonebook dialling */
+		return CME(CME_NOT_SUPPORTED); /* phonebook dialling */
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
 
@@ -245,7 +245,7 @@ static int cmd_d(struct modem *m, const struct at_cmd *c)
 	if (res != RES_OK)
 		return res;
 	if (!voice)
-		return RES_NO_CARRIER;	/* data calls are not offered */
+		return RES_NO_CARRIER; /* data calls are not offered */
 	if (m->barred)
 		return CME(CME_NOT_ALLOWED);
 	if (modem_reg_status(m) != 1)
@@ -320,8 +320,8 @@ static void release(struct modem *m, struct modem_call *call)
 /* Makes call active (answering a waiting call or retrieving a held one). */
 static int activate(struct modem *m, struct modem_call *call)
 {
-	int r = call->state == CALL_WAITING ? m->ops->answer(m->ctx, call->id)
-					    : m->ops->hold(m->ctx, call->id, false);
+	int r = call->state == CALL_WAITING ? m->ops->answer(m->ctx, call->id) :
+					      m->ops->hold(m->ctx, call->id, false);
 
 	if (r < 0)
 		return CME(CME_NOT_ALLOWED);
@@ -337,7 +337,7 @@ static int chld(struct modem *m, long op)
 	struct modem_call *other = waiting ? waiting : held;
 
 	switch (op) {
-	case 0:	/* release held calls, or reject the waiting one (UDUB) */
+	case 0: /* release held calls, or reject the waiting one (UDUB) */
 		if (waiting)
 			release(m, waiting);
 		else if (held)
@@ -345,11 +345,11 @@ static int chld(struct modem *m, long op)
 		else
 			return CME(CME_NOT_ALLOWED);
 		return RES_OK;
-	case 1:	/* release active calls, accept the other */
+	case 1: /* release active calls, accept the other */
 		if (active)
 			release(m, active);
 		return other ? activate(m, other) : (active ? RES_OK : CME(CME_NOT_ALLOWED));
-	case 2:	/* hold active, accept the other */
+	case 2: /* hold active, accept the other */
 		if (!active && !other)
 			return CME(CME_NOT_ALLOWED);
 		if (active && active != other) {
@@ -362,7 +362,7 @@ static int chld(struct modem *m, long op)
 		return RES_OK;
 	case 3:
 	case 4:
-		return CME(CME_NOT_SUPPORTED);	/* no conference or transfer on one radio */
+		return CME(CME_NOT_SUPPORTED); /* no conference or transfer on one radio */
 	}
 	if (op >= 11 && op <= 17) {
 		struct modem_call *call = &m->calls[op - 11];
@@ -491,15 +491,7 @@ static int cmd_vts(struct modem *m, const struct at_cmd *c)
 }
 
 const struct at_handler modem_call_handlers[] = {
-	{ "D", cmd_d },
-	{ "A", cmd_a },
-	{ "H", cmd_h },
-	{ "+CHUP", cmd_chup },
-	{ "+CHLD", cmd_chld },
-	{ "+CLCC", cmd_clcc },
-	{ "+CLIP", cmd_clip },
-	{ "+CRC", cmd_crc },
-	{ "+CCWA", cmd_ccwa },
-	{ "+VTS", cmd_vts },
-	{ NULL, NULL },
+	{ "D", cmd_d },	       { "A", cmd_a },	      { "H", cmd_h },	     { "+CHUP", cmd_chup },
+	{ "+CHLD", cmd_chld }, { "+CLCC", cmd_clcc }, { "+CLIP", cmd_clip }, { "+CRC", cmd_crc },
+	{ "+CCWA", cmd_ccwa }, { "+VTS", cmd_vts },   { NULL, NULL },
 };

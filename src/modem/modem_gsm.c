@@ -103,7 +103,7 @@ static int cmd_cnum(struct modem *m, const struct at_cmd *c)
 int modem_reg_status(const struct modem *m)
 {
 	if (m->barred)
-		return 3;	/* registration denied */
+		return 3; /* registration denied */
 	if (m->cfun != 1 || m->cops_mode == 2)
 		return 0;
 	return m->service ? 1 : 2;
@@ -203,7 +203,7 @@ static int cmd_cfun(struct modem *m, const struct at_cmd *c)
 		old = modem_reg_status(m);
 		m->cfun = (int)v;
 		if (v != 1)
-			modem_calls_reset(m);	/* no radio, no calls */
+			modem_calls_reset(m); /* no radio, no calls */
 		modem_report_registration(m, old);
 		return RES_OK;
 	default:
@@ -219,15 +219,15 @@ static int cmd_cops(struct modem *m, const struct at_cmd *c)
 
 	switch (c->type) {
 	case AT_TEST:
-		modem_info(m, "+COPS: (%d,\"%s\",\"%s\",\"%s\",%d),,(0-4),(0-2)",
-			   m->barred ? 3 : 2, m->cfg.operator_name, m->cfg.operator_name,
-			   m->cfg.plmn, ACT_UTRAN);
+		modem_info(m, "+COPS: (%d,\"%s\",\"%s\",\"%s\",%d),,(0-4),(0-2)", m->barred ? 3 : 2,
+			   m->cfg.operator_name, m->cfg.operator_name, m->cfg.plmn, ACT_UTRAN);
 		return RES_OK;
 	case AT_READ:
 		if (modem_reg_status(m) != 1) {
 			modem_info(m, "+COPS: %d", m->cops_mode);
 		} else if (m->cops_format == 2) {
-			modem_info(m, "+COPS: %d,2,\"%s\",%d", m->cops_mode, m->cfg.plmn, ACT_UTRAN);
+			modem_info(m, "+COPS: %d,2,\"%s\",%d", m->cops_mode, m->cfg.plmn,
+				   ACT_UTRAN);
 		} else {
 			char name[sizeof(m->cfg.operator_name) * 4 + 1];
 
@@ -410,30 +410,13 @@ static int cmd_crsm(struct modem *m, const struct at_cmd *c)
 }
 
 const struct at_handler modem_gsm_handlers[] = {
-	{ "+CGMI", cmd_cgmi },
-	{ "+GMI", cmd_cgmi },
-	{ "+CGMM", cmd_cgmm },
-	{ "+GMM", cmd_cgmm },
-	{ "+CGMR", cmd_cgmr },
-	{ "+GMR", cmd_cgmr },
-	{ "+CGSN", cmd_cgsn },
-	{ "+GSN", cmd_cgsn },
-	{ "+GCAP", cmd_gcap },
-	{ "+CIMI", cmd_cimi },
-	{ "+CCID", cmd_ccid },
-	{ "+ICCID", cmd_ccid },
-	{ "+CPIN", cmd_cpin },
-	{ "+CNUM", cmd_cnum },
-	{ "+CFUN", cmd_cfun },
-	{ "+CREG", cmd_creg },
-	{ "+CGREG", cmd_cgreg },
-	{ "+COPS", cmd_cops },
-	{ "+CSQ", cmd_csq },
-	{ "+CIND", cmd_cind },
-	{ "+CMER", cmd_cmer },
-	{ "+CMEE", cmd_cmee },
-	{ "+CSCS", cmd_cscs },
-	{ "+CRSM", cmd_crsm },
-	{ "+IFC", cmd_ifc },
-	{ NULL, NULL },
+	{ "+CGMI", cmd_cgmi }, { "+GMI", cmd_cgmi },	{ "+CGMM", cmd_cgmm },
+	{ "+GMM", cmd_cgmm },  { "+CGMR", cmd_cgmr },	{ "+GMR", cmd_cgmr },
+	{ "+CGSN", cmd_cgsn }, { "+GSN", cmd_cgsn },	{ "+GCAP", cmd_gcap },
+	{ "+CIMI", cmd_cimi }, { "+CCID", cmd_ccid },	{ "+ICCID", cmd_ccid },
+	{ "+CPIN", cmd_cpin }, { "+CNUM", cmd_cnum },	{ "+CFUN", cmd_cfun },
+	{ "+CREG", cmd_creg }, { "+CGREG", cmd_cgreg }, { "+COPS", cmd_cops },
+	{ "+CSQ", cmd_csq },   { "+CIND", cmd_cind },	{ "+CMER", cmd_cmer },
+	{ "+CMEE", cmd_cmee }, { "+CSCS", cmd_cscs },	{ "+CRSM", cmd_crsm },
+	{ "+IFC", cmd_ifc },   { NULL, NULL },
 };

@@ -14,7 +14,7 @@
 /* Final results of a command; CME/CMS errors carry their TS 27.007/27.005 code. */
 #define RES_OK 0
 #define RES_ERROR 1
-#define RES_PENDING 2		/* no final result yet (SMS prompt) */
+#define RES_PENDING 2 /* no final result yet (SMS prompt) */
 #define RES_NO_CARRIER 3
 #define RES_BUSY 4
 #define RES_NO_ANSWER 5
@@ -49,12 +49,12 @@
 #define CMS_UNKNOWN 500
 
 #define MODEM_MAX_CALLS 7
-#define SMS_MEMS 2		/* "SM" and "ME" */
+#define SMS_MEMS 2 /* "SM" and "ME" */
 #define SMS_SLOTS_MAX 50
 #define URC_PENDING_MAX 16384
-#define RING_INTERVAL 5		/* seconds between RINGs */
-#define CNMA_TIMEOUT 15		/* seconds a +CMT waits for +CNMA */
-#define PROMPT_TIMEOUT 60	/* seconds an unfinished SMS prompt may hold the channel */
+#define RING_INTERVAL 5 /* seconds between RINGs */
+#define CNMA_TIMEOUT 15 /* seconds a +CMT waits for +CNMA */
+#define PROMPT_TIMEOUT 60 /* seconds an unfinished SMS prompt may hold the channel */
 
 /* +CLCC <stat> values. */
 enum call_state {
@@ -68,7 +68,7 @@ enum call_state {
 
 struct modem_call {
 	bool used;
-	uint32_t id;		/* the router's id */
+	uint32_t id; /* the router's id */
 	bool mt;
 	enum call_state state;
 	char number[SMS_ADDR_BUF];
@@ -85,7 +85,7 @@ enum sms_stat {
 struct sms_slot {
 	bool used;
 	enum sms_stat stat;
-	uint8_t pdu[SMS_PDU_MAX];	/* SC address prefix, then the TPDU */
+	uint8_t pdu[SMS_PDU_MAX]; /* SC address prefix, then the TPDU */
 	size_t len;
 	size_t tpdu_off;
 };
@@ -98,8 +98,8 @@ struct sms_mem {
 
 enum prompt_kind {
 	PROMPT_NONE,
-	PROMPT_SEND,		/* +CMGS */
-	PROMPT_WRITE,		/* +CMGW */
+	PROMPT_SEND, /* +CMGS */
+	PROMPT_WRITE, /* +CMGW */
 };
 
 struct modem {
@@ -116,7 +116,7 @@ struct modem {
 	/* TS 27.007 */
 	int cmee, cfun, creg_n, cgreg_n, crc, clip, ccwa_n, cops_format, cops_mode;
 	int cmer_mode, cmer_ind, cusd_n;
-	int ifc[2];		/* flow control: a socket needs none, but clients set it */
+	int ifc[2]; /* flow control: a socket needs none, but clients set it */
 	enum te_charset cscs;
 	bool service, barred;
 	int signal;
@@ -125,16 +125,16 @@ struct modem {
 	time_t ring_next;
 	int rings;
 	bool ussd_pending;
-	bool ccwa_service;	/* call waiting enabled in the network */
+	bool ccwa_service; /* call waiting enabled in the network */
 
 	/* TS 27.005 */
 	int csms, cmgf, csdh;
 	int cnmi[5];
-	int mem_idx[3];		/* <mem1>, <mem2>, <mem3> */
+	int mem_idx[3]; /* <mem1>, <mem2>, <mem3> */
 	struct sms_mem mem[SMS_MEMS];
 	uint8_t next_mr;
 	char csca[SMS_ADDR_BUF];
-	int csmp[4];		/* fo, vp, pid, dcs for text mode */
+	int csmp[4]; /* fo, vp, pid, dcs for text mode */
 	bool cnma_pending;
 	time_t cnma_deadline;
 	uint8_t cnma_pdu[SMS_PDU_MAX];

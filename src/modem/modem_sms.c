@@ -456,7 +456,7 @@ static int text_to_tpdu(struct modem *m, uint8_t *tpdu, size_t *len)
 	if (tmpl.vpf != 0 && tmpl.vpf != 2)
 		tmpl.vpf = 2;
 	if (sms_split_text(&tmpl, utf8, 0, &seg, 1) != 1)
-		return CMS(CMS_INVALID_TEXT);	/* text mode sends one message */
+		return CMS(CMS_INVALID_TEXT); /* text mode sends one message */
 	if (!sms_encode(&seg, tpdu, SMS_TPDU_MAX, len))
 		return CMS(CMS_INVALID_TEXT);
 	return RES_OK;
@@ -576,7 +576,7 @@ static int cmd_cmss(struct modem *m, const struct at_cmd *c)
 	if (c->type != AT_SET || !at_param_num(c, 0, &index))
 		return CMS(CMS_INVALID_INDEX);
 	if (c->nparams > 1)
-		return CMS(CMS_NOT_SUPPORTED);	/* sending to another address */
+		return CMS(CMS_NOT_SUPPORTED); /* sending to another address */
 	s = slot_get(m, m->mem_idx[1], index);
 	if (!s || !s->used)
 		return CMS(CMS_INVALID_INDEX);
@@ -620,7 +620,7 @@ static int cmd_cnma(struct modem *m, const struct at_cmd *c)
 	if (m->csms != 1 || !m->cnma_pending)
 		return CMS(CMS_NO_CNMA);
 	if (n == 2) {
-		store_unacked(m);	/* RP-ERROR: the TE could not take it */
+		store_unacked(m); /* RP-ERROR: the TE could not take it */
 		return RES_OK;
 	}
 	m->cnma_pending = false;
@@ -775,19 +775,8 @@ void modem_sms_tick(struct modem *m)
 }
 
 const struct at_handler modem_sms_handlers[] = {
-	{ "+CSMS", cmd_csms },
-	{ "+CMGF", cmd_cmgf },
-	{ "+CPMS", cmd_cpms },
-	{ "+CNMI", cmd_cnmi },
-	{ "+CMGR", cmd_cmgr },
-	{ "+CMGL", cmd_cmgl },
-	{ "+CMGD", cmd_cmgd },
-	{ "+CMGS", cmd_cmgs },
-	{ "+CMGW", cmd_cmgw },
-	{ "+CMSS", cmd_cmss },
-	{ "+CNMA", cmd_cnma },
-	{ "+CSCA", cmd_csca },
-	{ "+CSMP", cmd_csmp },
-	{ "+CSDH", cmd_csdh },
-	{ NULL, NULL },
+	{ "+CSMS", cmd_csms }, { "+CMGF", cmd_cmgf }, { "+CPMS", cmd_cpms }, { "+CNMI", cmd_cnmi },
+	{ "+CMGR", cmd_cmgr }, { "+CMGL", cmd_cmgl }, { "+CMGD", cmd_cmgd }, { "+CMGS", cmd_cmgs },
+	{ "+CMGW", cmd_cmgw }, { "+CMSS", cmd_cmss }, { "+CNMA", cmd_cnma }, { "+CSCA", cmd_csca },
+	{ "+CSMP", cmd_csmp }, { "+CSDH", cmd_csdh }, { NULL, NULL },
 };

@@ -12,7 +12,7 @@
 
 #include "common/log.h"
 
-#define USSD_MAX 182	/* characters in one USSD string (TS 23.038) */
+#define USSD_MAX 182 /* characters in one USSD string (TS 23.038) */
 #define DCS_GSM7 15
 #define DCS_UCS2 72
 
@@ -38,7 +38,7 @@ void modem_ussd_result(struct modem *m, int status, const char *text)
 	if (!te_from_utf8(m->cscs, text, enc, sizeof(enc))) {
 		log_warn("modem %s: USSD answer cannot be shown in %s", m->cfg.name,
 			 te_charset_name(m->cscs));
-		modem_urc(m, "+CUSD: 4");	/* operation not supported */
+		modem_urc(m, "+CUSD: 4"); /* operation not supported */
 		return;
 	}
 	modem_urc(m, "+CUSD: %d,\"%s\",%d", status, enc, gsm7_only(text) ? DCS_GSM7 : DCS_UCS2);
@@ -66,8 +66,7 @@ static int cmd_cusd(struct modem *m, const struct at_cmd *c)
 		return RES_ERROR;
 	}
 	if ((!at_param_omitted(c, 0) && (!at_param_num(c, 0, &n) || n > 2)) ||
-	    (!at_param_omitted(c, 2) && (!at_param_num(c, 2, &dcs) || dcs > 255)) ||
-	    c->nparams > 3)
+	    (!at_param_omitted(c, 2) && (!at_param_num(c, 2, &dcs) || dcs > 255)) || c->nparams > 3)
 		return CME(CME_INVALID_PARAM);
 	if (n == 2) {
 		if (m->ussd_pending)

@@ -33,8 +33,8 @@
 #include "modem/radio.h"
 #include "modem/router.h"
 
-#define OUT_PAUSE (64 * 1024)	/* stop reading commands above this much unsent output */
-#define OUT_DROP (1024 * 1024)	/* drop the client above this */
+#define OUT_PAUSE (64 * 1024) /* stop reading commands above this much unsent output */
+#define OUT_DROP (1024 * 1024) /* drop the client above this */
 
 struct vm_port {
 	struct router *router;
@@ -63,7 +63,7 @@ static void port_write(void *arg, const char *data, size_t len)
 	struct evbuffer *out;
 
 	if (!p->client)
-		return;	/* nobody on the line: like an unplugged serial port */
+		return; /* nobody on the line: like an unplugged serial port */
 	out = bufferevent_get_output(p->client);
 	if (evbuffer_get_length(out) + len > OUT_DROP) {
 		port_drop(p, "stopped reading; disconnected");
@@ -110,8 +110,8 @@ static void port_event(struct bufferevent *bev, short what, void *arg)
 		port_drop(p, "failed");
 }
 
-static void port_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-			int len, void *arg)
+static void port_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+			void *arg)
 {
 	struct vm_port *p = arg;
 	struct bufferevent *bev;

@@ -17,11 +17,14 @@ bool sms_dcs_parse(uint8_t dcs, enum sms_alphabet *alphabet, int *msg_class)
 	*alphabet = SMS_ALPHA_GSM7;
 	if ((dcs & 0x80) == 0) {
 		static const enum sms_alphabet alpha[4] = {
-			SMS_ALPHA_GSM7, SMS_ALPHA_8BIT, SMS_ALPHA_UCS2, SMS_ALPHA_GSM7,
+			SMS_ALPHA_GSM7,
+			SMS_ALPHA_8BIT,
+			SMS_ALPHA_UCS2,
+			SMS_ALPHA_GSM7,
 		};
 
 		if (dcs & 0x20)
-			return false;	/* compressed text: no one implements it */
+			return false; /* compressed text: no one implements it */
 		*alphabet = alpha[(dcs >> 2) & 3];
 		if (dcs & 0x10)
 			*msg_class = dcs & 3;
@@ -218,7 +221,7 @@ void sms_scts_from_time(time_t t, uint8_t scts[7])
 	scts[3] = bcd_swap((unsigned int)tm.tm_hour);
 	scts[4] = bcd_swap((unsigned int)tm.tm_min);
 	scts[5] = bcd_swap((unsigned int)tm.tm_sec);
-	scts[6] = 0;	/* UTC */
+	scts[6] = 0; /* UTC */
 }
 
 void sms_scts_text(const uint8_t scts[7], char *out, size_t cap)
@@ -552,7 +555,7 @@ size_t sms_split_text(const struct sms *tmpl, const char *utf8, uint16_t ref, st
 	else
 		count = n <= 140 ? (n ? 1 : 0) : split_ucs2(buf, n, 134, cuts, max);
 	if (n == 0)
-		count = 1;	/* an empty message is still one message */
+		count = 1; /* an empty message is still one message */
 	if (count == 1)
 		cuts[0] = n;
 	if (count == 0 || count > max)

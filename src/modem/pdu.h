@@ -16,12 +16,12 @@
 #include <stdint.h>
 #include <time.h>
 
-#define SMS_TPDU_MAX 164	/* longest SMS-SUBMIT (TS 23.040 9.2.2.2) */
-#define SMS_PDU_MAX (12 + SMS_TPDU_MAX)	/* with the SC address AT prefixes */
-#define SMS_ADDR_MAX 21		/* '+' and 20 digits */
-#define SMS_ADDR_BUF 48		/* also fits an 11-character alphanumeric address */
-#define SMS_UD_MAX 160		/* septets (7-bit) or 140 octets */
-#define SMS_TEXT_MAX 1024	/* UTF-8 of one segment's text, with room to spare */
+#define SMS_TPDU_MAX 164 /* longest SMS-SUBMIT (TS 23.040 9.2.2.2) */
+#define SMS_PDU_MAX (12 + SMS_TPDU_MAX) /* with the SC address AT prefixes */
+#define SMS_ADDR_MAX 21 /* '+' and 20 digits */
+#define SMS_ADDR_BUF 48 /* also fits an 11-character alphanumeric address */
+#define SMS_UD_MAX 160 /* septets (7-bit) or 140 octets */
+#define SMS_TEXT_MAX 1024 /* UTF-8 of one segment's text, with room to spare */
 
 enum sms_mti {
 	SMS_DELIVER = 0,
@@ -42,19 +42,19 @@ enum sms_alphabet {
 struct sms {
 	enum sms_mti mti;
 	bool reply_path;
-	bool srr;		/* SUBMIT: status report requested; DELIVER: SRI */
-	bool more;		/* DELIVER: "more messages to send" (TP-MMS is its inverse) */
-	bool reject_dup;	/* SUBMIT: TP-RD */
-	uint8_t mr;		/* SUBMIT: message reference */
-	char addr[SMS_ADDR_BUF];	/* DA (SUBMIT) or OA (DELIVER): "+1555..", "1555.." or alnum */
+	bool srr; /* SUBMIT: status report requested; DELIVER: SRI */
+	bool more; /* DELIVER: "more messages to send" (TP-MMS is its inverse) */
+	bool reject_dup; /* SUBMIT: TP-RD */
+	uint8_t mr; /* SUBMIT: message reference */
+	char addr[SMS_ADDR_BUF]; /* DA (SUBMIT) or OA (DELIVER): "+1555..", "1555.." or alnum */
 	uint8_t toa;
 	uint8_t pid;
 	uint8_t dcs;
-	enum sms_alphabet alphabet;	/* derived from dcs */
-	int msg_class;			/* 0..3, -1 for none */
-	uint8_t vpf;			/* SUBMIT: 0 none, 2 relative, 1/3 enhanced/absolute */
+	enum sms_alphabet alphabet; /* derived from dcs */
+	int msg_class; /* 0..3, -1 for none */
+	uint8_t vpf; /* SUBMIT: 0 none, 2 relative, 1/3 enhanced/absolute */
 	uint8_t vp[7];
-	uint8_t scts[7];		/* DELIVER: service centre time stamp, as on the air */
+	uint8_t scts[7]; /* DELIVER: service centre time stamp, as on the air */
 	/* Concatenation (TS 23.040 9.2.3.24.1/.8), from or for the UDH. */
 	bool concat;
 	uint16_t concat_ref;

@@ -16,8 +16,8 @@ static const struct {
 	{ "serial", radio_serial_open },
 };
 
-int radio_open(struct event_base *base, const char *spec, const struct radio_events *ev,
-	       void *ctx, struct radio **out)
+int radio_open(struct event_base *base, const char *spec, const struct radio_events *ev, void *ctx,
+	       struct radio **out)
 {
 	const char *colon = strchr(spec, ':');
 	size_t n = colon ? (size_t)(colon - spec) : strlen(spec);

@@ -20,8 +20,8 @@ struct event_base;
 struct radio;
 
 enum radio_reject {
-	RADIO_REJECT_BUSY,		/* user busy */
-	RADIO_REJECT_UNREACHABLE,	/* subscriber absent / barred */
+	RADIO_REJECT_BUSY, /* user busy */
+	RADIO_REJECT_UNREACHABLE, /* subscriber absent / barred */
 };
 
 /* What the radio reports; implemented by the router. */
@@ -66,8 +66,8 @@ struct radio {
  * Opens a backend from a spec: "simnet:CONTROL_SOCKET" or
  * "serial:TTY[,NUMBER]". The events go to ev/ctx.
  */
-int radio_open(struct event_base *base, const char *spec, const struct radio_events *ev,
-	       void *ctx, struct radio **out);
+int radio_open(struct event_base *base, const char *spec, const struct radio_events *ev, void *ctx,
+	       struct radio **out);
 void radio_free(struct radio *r);
 
 /* The backends (radio.c keeps the table). */

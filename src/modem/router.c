@@ -168,7 +168,9 @@ static void ev_incoming_call(void *ctx, uint32_t id, const char *to, const char 
 
 				if (q->used)
 					continue;
-				*q = (struct router_queued){ .used = true, .id = id, .vm = vm->index };
+				*q = (struct router_queued){ .used = true,
+							     .id = id,
+							     .vm = vm->index };
 				snprintf(q->from, sizeof(q->from), "%s", from);
 				log_info("router: call %u for %s waits for the radio", id,
 					 vm->cfg.name);

@@ -31,7 +31,7 @@
 #define SER_CMD_MAX 700
 #define SER_RESP_MAX 4096
 #define SER_CALLS 7
-#define SER_TIMEOUT 10	/* seconds for one command */
+#define SER_TIMEOUT 10 /* seconds for one command */
 
 enum ser_kind {
 	K_PLAIN,
@@ -46,16 +46,16 @@ enum ser_kind {
 struct ser_cmd {
 	enum ser_kind kind;
 	char text[SER_CMD_MAX];
-	char pdu[2 * SMS_PDU_MAX + 2];	/* K_CMGS: sent after the "> " prompt */
-	uint32_t call_id;		/* K_DIAL */
+	char pdu[2 * SMS_PDU_MAX + 2]; /* K_CMGS: sent after the "> " prompt */
+	uint32_t call_id; /* K_DIAL */
 };
 
 struct ser_call {
 	bool used;
 	uint32_t id;
-	int idx;		/* the modem's +CLCC index, 0 until known */
+	int idx; /* the modem's +CLCC index, 0 until known */
 	bool mo;
-	int stat;		/* last +CLCC <stat>, -1 before the first */
+	int stat; /* last +CLCC <stat>, -1 before the first */
 	enum modem_release why;
 };
 
@@ -71,7 +71,7 @@ struct serial {
 	time_t sent_at;
 	char resp[SER_RESP_MAX];
 	size_t resp_len;
-	bool cmt_next;		/* the next line is a +CMT PDU */
+	bool cmt_next; /* the next line is a +CMT PDU */
 	struct ser_call calls[SER_CALLS];
 	uint32_t next_id;
 	bool service;
@@ -133,8 +133,9 @@ static struct ser_call *call_add(struct serial *s, bool mo)
 		struct ser_call *c = &s->calls[i];
 
 		if (!c->used) {
-			*c = (struct ser_call){ .used = true, .id = ++s->next_id, .mo = mo,
-						.stat = -1 };
+			*c = (struct ser_call){
+				.used = true, .id = ++s->next_id, .mo = mo, .stat = -1
+			};
 			return c;
 		}
 	}
@@ -192,7 +193,8 @@ static void clcc_done(struct serial *s, const char *resp)
 				if (s->calls[i].used && s->calls[i].mo && !s->calls[i].idx)
 					c = &s->calls[i];
 			}
-			if (!c && dir == 1 && (stat == 4 || stat == 5) && (c = call_add(s, false))) {
+			if (!c && dir == 1 && (stat == 4 || stat == 5) &&
+			    (c = call_add(s, false))) {
 				c->idx = idx;
 				c->stat = stat;
 				seen[c - s->calls] = true;
@@ -204,7 +206,8 @@ static void clcc_done(struct serial *s, const char *resp)
 				seen[c - s->calls] = true;
 				if (c->mo && stat == 3 && c->stat != 3)
 					ev->call_alerting(s->radio.ev_ctx, c->id);
-				if (c->mo && stat == 0 && (c->stat == 2 || c->stat == 3 || c->stat < 0))
+				if (c->mo && stat == 0 &&
+				    (c->stat == 2 || c->stat == 3 || c->stat < 0))
 					ev->call_connected(s->radio.ev_ctx, c->id);
 				c->stat = stat;
 			}
@@ -291,9 +294,9 @@ static void command_done(struct serial *s, bool ok, const char *final)
 	case K_DIAL:
 		call = call_by_id(s, c->call_id);
 		if (call && !ok) {
-			call->why = !strcmp(final, "BUSY") ? MODEM_RELEASE_BUSY
-			    : !strcmp(final, "NO ANSWER") ? MODEM_RELEASE_NO_ANSWER
-							  : MODEM_RELEASE_NORMAL;
+			call->why = !strcmp(final, "BUSY")	? MODEM_RELEASE_BUSY :
+				    !strcmp(final, "NO ANSWER") ? MODEM_RELEASE_NO_ANSWER :
+								  MODEM_RELEASE_NORMAL;
 			call_gone(s, call);
 		}
 		break;
@@ -396,7 +399,7 @@ static void ser_read(struct bufferevent *bev, void *arg)
 		free(line);
 	}
 	if (evbuffer_get_length(in) > SER_RESP_MAX)
-		evbuffer_drain(in, evbuffer_get_length(in));	/* garbage without line ends */
+		evbuffer_drain(in, evbuffer_get_length(in)); /* garbage without line ends */
 }
 
 static void ser_event(struct bufferevent *bev, short what, void *arg)
@@ -442,7 +445,7 @@ static int ser_dial(struct radio *r, const char *from, const char *to, uint32_t 
 	char cmd[64];
 
 	if (strcmp(from, s->line_number))
-		return -EPERM;	/* the SIM cannot present another number */
+		return -EPERM; /* the SIM cannot present another number */
 	if (!s->service)
 		return -ENETDOWN;
 	c = call_add(s, true);
@@ -482,7 +485,7 @@ static int ser_hangup(struct radio *r, uint32_t id)
 	int ret = c && c->idx ? release_idx(s, c->idx) : enqueue(s, K_PLAIN, "ATH", NULL, 0);
 
 	if (c)
-		c->used = false;	/* the router already forgot it */
+		c->used = false; /* the router already forgot it */
 	return ret;
 }
 
@@ -500,8 +503,8 @@ static int ser_reject(struct radio *r, uint32_t id, enum radio_reject why)
 
 static int ser_hold(struct radio *r, uint32_t id, bool hold)
 {
-	return call_by_id(ser_of(r), id) ? enqueue(ser_of(r), K_PLAIN, "AT+CHLD=2", NULL, 0)
-					 : -ENOENT;
+	return call_by_id(ser_of(r), id) ? enqueue(ser_of(r), K_PLAIN, "AT+CHLD=2", NULL, 0) :
+					   -ENOENT;
 }
 
 static int ser_send_sms(struct radio *r, const char *from, const uint8_t *tpdu, size_t len)
@@ -512,7 +515,7 @@ static int ser_send_sms(struct radio *r, const char *from, const uint8_t *tpdu, 
 	if (strcmp(from, s->line_number))
 		return -EPERM;
 	hex[0] = '0';
-	hex[1] = '0';	/* the modem's default SMSC */
+	hex[1] = '0'; /* the modem's default SMSC */
 	if (!hex_encode(tpdu, len, hex + 2, sizeof(hex) - 2))
 		return -EINVAL;
 	snprintf(cmd, sizeof(cmd), "AT+CMGS=%zu", len);
@@ -528,7 +531,7 @@ static int ser_ussd(struct radio *r, const char *from, const char *req)
 		return -EPERM;
 	for (const char *p = req; *p; p++) {
 		if (*p == '"' || (unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			return -EINVAL;	/* IRA only on this line */
+			return -EINVAL; /* IRA only on this line */
 	}
 	snprintf(cmd, sizeof(cmd), "AT+CUSD=1,\"%s\",15", req);
 	return enqueue(s, K_PLAIN, cmd, NULL, 0);
@@ -586,8 +589,8 @@ static int open_tty(const char *path)
 int radio_serial_open(struct event_base *base, const char *arg, struct radio **out)
 {
 	static const char *const init[] = {
-		"ATE0", "AT+CMEE=1", "AT+CMGF=0", "AT+CNMI=2,2,0,0,0", "AT+CLIP=1", "AT+CRC=1",
-		"AT+CCWA=1", "AT+CUSD=1", "AT+CREG=1",
+		"ATE0",	    "AT+CMEE=1", "AT+CMGF=0", "AT+CNMI=2,2,0,0,0", "AT+CLIP=1",
+		"AT+CRC=1", "AT+CCWA=1", "AT+CUSD=1", "AT+CREG=1",
 	};
 	struct serial *s = calloc(1, sizeof(*s));
 	char path[256];

@@ -26,9 +26,9 @@
 
 struct sim_file {
 	uint16_t id;
-	bool linear;		/* linear fixed (records) or transparent */
+	bool linear; /* linear fixed (records) or transparent */
 	uint8_t data[32];
-	size_t len;		/* whole file, or one record */
+	size_t len; /* whole file, or one record */
 };
 
 /* Digits as swapped BCD, padded with F: "8901" -> 98 10. */
@@ -127,11 +127,11 @@ static size_t get_response(const struct sim_file *f, uint8_t *r)
 	r[3] = (uint8_t)size;
 	r[4] = (uint8_t)(f->id >> 8);
 	r[5] = (uint8_t)f->id;
-	r[6] = 0x04;	/* EF */
-	r[8] = 0x0f;	/* read: always; update: never */
+	r[6] = 0x04; /* EF */
+	r[8] = 0x0f; /* read: always; update: never */
 	r[9] = 0xff;
 	r[10] = 0xff;
-	r[11] = 0x01;	/* not invalidated */
+	r[11] = 0x01; /* not invalidated */
 	r[12] = 0x02;
 	r[13] = f->linear ? 0x01 : 0x00;
 	r[14] = f->linear ? (uint8_t)f->len : 0;
@@ -157,18 +157,18 @@ int modem_sim_crsm(const struct modem *m, const struct at_cmd *c, char *out, siz
 	    p3 > 255)
 		return CME(CME_INVALID_PARAM);
 	if (cmd == CMD_UPDATE_BINARY || cmd == CMD_UPDATE_RECORD)
-		return crsm_reply(out, cap, 0x69, 0x82, NULL, 0);	/* security status */
+		return crsm_reply(out, cap, 0x69, 0x82, NULL, 0); /* security status */
 	if (cmd != CMD_READ_BINARY && cmd != CMD_READ_RECORD && cmd != CMD_GET_RESPONSE)
 		return crsm_reply(out, cap, 0x6d, 0x00, NULL, 0);
 	if (!sim_build(m, (uint16_t)fid, &f))
-		return crsm_reply(out, cap, 0x6a, 0x82, NULL, 0);	/* file not found */
+		return crsm_reply(out, cap, 0x6a, 0x82, NULL, 0); /* file not found */
 	if (cmd == CMD_GET_RESPONSE)
 		return crsm_reply(out, cap, 0x90, 0, resp, get_response(&f, resp));
 	if (cmd == CMD_READ_RECORD) {
 		if (!f.linear)
-			return crsm_reply(out, cap, 0x94, 0x08, NULL, 0);	/* wrong file type */
+			return crsm_reply(out, cap, 0x94, 0x08, NULL, 0); /* wrong file type */
 		if (p1 != 1 || (p2 != 4 && p2 != 2 && p2 != 3))
-			return crsm_reply(out, cap, 0x6a, 0x83, NULL, 0);	/* no such record */
+			return crsm_reply(out, cap, 0x6a, 0x83, NULL, 0); /* no such record */
 		return crsm_reply(out, cap, 0x90, 0, f.data, f.len);
 	}
 	if (f.linear)

@@ -297,7 +297,7 @@ static int sn_hold(struct radio *r, uint32_t id, bool hold)
 
 /* Queues one SMS-DELIVER for line `to`; the delivery outcome is logged later. */
 int sn_queue_deliver(struct simnet *sn, const char *to, const uint8_t *tpdu, size_t len,
-			 unsigned int id, unsigned int part, unsigned int parts)
+		     unsigned int id, unsigned int part, unsigned int parts)
 {
 	struct sn_event *ev = sn_ev_new(sn, EV_SMS);
 
@@ -520,12 +520,18 @@ struct radio *simnet_radio(struct simnet *sn)
 static const char *sms_error(int r)
 {
 	switch (r) {
-	case -ENOENT: return "unknown subscriber";
-	case -EPERM: return "barred";
-	case -ENOSPC: return "memory capacity exceeded";
-	case -EINVAL: return "invalid PDU";
-	case -ENETDOWN: return "subscriber absent";
-	default: return "failed";
+	case -ENOENT:
+		return "unknown subscriber";
+	case -EPERM:
+		return "barred";
+	case -ENOSPC:
+		return "memory capacity exceeded";
+	case -EINVAL:
+		return "invalid PDU";
+	case -ENETDOWN:
+		return "subscriber absent";
+	default:
+		return "failed";
 	}
 }
 

@@ -129,7 +129,8 @@ static bool cmd_far_end(struct simnet *sn, const char *verb, char *args, struct 
 
 		sn_log(sn, "CALL id=%u released cause=%s", id, busy ? "busy" : "no-answer");
 		c->used = false;
-		sn_ev_call(sn, EV_RELEASED, id, busy ? MODEM_RELEASE_BUSY : MODEM_RELEASE_NO_ANSWER);
+		sn_ev_call(sn, EV_RELEASED, id,
+			   busy ? MODEM_RELEASE_BUSY : MODEM_RELEASE_NO_ANSWER);
 	}
 	say(r, "OK");
 	return true;
@@ -175,8 +176,8 @@ static bool cmd_sms(struct simnet *sn, char *args, struct reply *r)
 		size_t len;
 
 		if (!sms_encode(&segs[i], tpdu, sizeof(tpdu), &len) ||
-		    sn_queue_deliver(sn, to, tpdu, len, id, (unsigned int)i + 1,
-				     (unsigned int)n) < 0) {
+		    sn_queue_deliver(sn, to, tpdu, len, id, (unsigned int)i + 1, (unsigned int)n) <
+			    0) {
 			free(segs);
 			say(r, "ERR could not queue part %zu", i + 1);
 			return false;
@@ -281,7 +282,7 @@ static void cmd_log(struct simnet *sn, char *args, struct reply *r)
 	size_t start = from ? strtoul(from, NULL, 10) : 0;
 
 	if (start > 0)
-		start--;	/* log lines are numbered from 1 */
+		start--; /* log lines are numbered from 1 */
 	for (size_t i = start; i < simnet_log_count(sn); i++) {
 		const char *line = simnet_log_line(sn, i);
 
@@ -334,7 +335,9 @@ bool simnet_command(struct simnet *sn, const char *line, char *out, size_t cap)
 		cmd_log(sn, p, &r);
 		return true;
 	}
-	say(&r, "ERR unknown command %s (call answer busy noanswer hangup sms smspdu ussd "
-		"signal service calls lines log wait)", verb);
+	say(&r,
+	    "ERR unknown command %s (call answer busy noanswer hangup sms smspdu ussd "
+	    "signal service calls lines log wait)",
+	    verb);
 	return false;
 }

@@ -24,7 +24,7 @@
 #define CTL_REPLY_MAX (1 << 20)
 #define CTL_OUT_MAX (4 << 20)
 #define CTL_CLIENTS 32
-#define SMS_GAP_MS 300	/* between SMS deliveries, see simnet_set_sms_gap() */
+#define SMS_GAP_MS 300 /* between SMS deliveries, see simnet_set_sms_gap() */
 
 struct ctl;
 
@@ -296,7 +296,7 @@ int radio_simnet_open(struct event_base *base, const char *arg, struct radio **o
 	return 0;
 fail:
 	if (ctl->sn) {
-		simnet_free(ctl->sn);	/* no free hook yet */
+		simnet_free(ctl->sn); /* no free hook yet */
 	}
 	if (ctl->dispatch)
 		event_free(ctl->dispatch);

@@ -43,7 +43,7 @@ struct sn_event {
 
 enum leg_state {
 	LEG_DIALING,
-	LEG_RINGING,	/* MO: the far end alerts; MT: our line rings */
+	LEG_RINGING, /* MO: the far end alerts; MT: our line rings */
 	LEG_ACTIVE,
 	LEG_HELD,
 };
@@ -52,11 +52,11 @@ enum leg_state {
 struct sn_call {
 	bool used;
 	uint32_t id;
-	bool mo;		/* originated by our line `line` */
+	bool mo; /* originated by our line `line` */
 	char line[SMS_ADDR_BUF];
 	char party[SMS_ADDR_BUF];
 	enum leg_state state;
-	uint32_t peer;		/* the other leg when both ends are our lines */
+	uint32_t peer; /* the other leg when both ends are our lines */
 };
 
 struct sn_partial {

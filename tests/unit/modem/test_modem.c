@@ -156,7 +156,7 @@ static void test_v250_basics(void **state)
 
 	assert_string_equal(at(t, "ATE0"), "ATE0\r\r\nOK\r\n");
 	assert_string_equal(at(t, "AT"), "\r\nOK\r\n");
-	assert_string_equal(at(t, "at s0=3;"), "\r\nOK\r\n");	/* a stray ';' is tolerated */
+	assert_string_equal(at(t, "at s0=3;"), "\r\nOK\r\n"); /* a stray ';' is tolerated */
 	assert_string_equal(at(t, "ATS0=3"), "\r\nOK\r\n");
 	assert_string_equal(at(t, "ATS0?"), "\r\n003\r\n\r\nOK\r\n");
 	assert_string_equal(at(t, "ATS99=1"), "\r\nERROR\r\n");
@@ -166,12 +166,12 @@ static void test_v250_basics(void **state)
 	assert_string_equal(at(t, "ATFOO"), "4\r");
 	assert_string_equal(at(t, "ATQ1"), "");
 	assert_string_equal(at(t, "AT"), "");
-	assert_string_equal(at(t, "ATZ"), "\r\nOK\r\n");	/* defaults: echo on from the next line */
+	assert_string_equal(at(t, "ATZ"), "\r\nOK\r\n"); /* defaults: echo on from the next line */
 	assert_string_equal(at(t, "ATS0?"), "ATS0?\r\r\n000\r\n\r\nOK\r\n");
 	at(t, "ATE0");
 	assert_string_equal(at(t, "AT&C1&D2&F"), "\r\nOK\r\n");
 	at(t, "ATE0");
-	assert_string_equal(raw(t, "A/", 2), "\r\nOK\r\n");	/* repeats "ATE0" */
+	assert_string_equal(raw(t, "A/", 2), "\r\nOK\r\n"); /* repeats "ATE0" */
 }
 
 static void test_errors_and_cmee(void **state)
@@ -213,8 +213,9 @@ static void test_identity_and_sim(void **state)
 	/* EF_AD: MNC length 2. */
 	assert_string_equal(at(t, "AT+CRSM=176,28589,0,0,4"),
 			    "\r\n+CRSM: 144,0,\"00000002\"\r\n\r\nOK\r\n");
-	assert_string_equal(at(t, "AT+CRSM=176,28486,0,0,17"),
-			    "\r\n+CRSM: 144,0,\"01706F636B6574766DFFFFFFFFFFFFFFFF\"\r\n\r\nOK\r\n");
+	assert_string_equal(
+		at(t, "AT+CRSM=176,28486,0,0,17"),
+		"\r\n+CRSM: 144,0,\"01706F636B6574766DFFFFFFFFFFFFFFFF\"\r\n\r\nOK\r\n");
 	assert_string_equal(at(t, "AT+CRSM=176,20000,0,0,4"), "\r\n+CRSM: 106,130\r\n\r\nOK\r\n");
 	assert_string_equal(at(t, "AT+CRSM=176,12258,0,50,4"), "\r\n+CRSM: 107,0\r\n\r\nOK\r\n");
 	assert_string_equal(at(t, "AT+CRSM=214,12258,0,0,1,\"00\""),
@@ -240,7 +241,7 @@ static void test_registration(void **state)
 	assert_string_equal(at(t, "AT+CSQ"), "\r\n+CSQ: 99,99\r\n\r\nOK\r\n");
 	assert_string_equal(at(t, "ATD123;"), "\r\n+CME ERROR: 30\r\n");
 	mark(t);
-	modem_set_network(t->m, true, true, 20);	/* barred by policy */
+	modem_set_network(t->m, true, true, 20); /* barred by policy */
 	assert_string_equal(t->f.out, "\r\n+CREG: 3\r\n");
 	assert_string_equal(at(t, "ATD123;"), "\r\n+CME ERROR: 3\r\n");
 	assert_string_equal(at(t, "AT+CMGS=10"), "\r\n+CMS ERROR: 302\r\n");
@@ -267,7 +268,7 @@ static void test_mo_call(void **state)
 	at(t, "ATE0");
 	at(t, "AT+CMEE=1");
 	assert_string_equal(at(t, "ATD+1 (555) 9999;"), "\r\n+CME ERROR: 27\r\n");
-	assert_string_equal(at(t, "ATD+15559999"), "\r\nNO CARRIER\r\n");	/* data */
+	assert_string_equal(at(t, "ATD+15559999"), "\r\nNO CARRIER\r\n"); /* data */
 	assert_string_equal(at(t, "ATD+15559999;"), "\r\nOK\r\n");
 	assert_string_equal(t->f.dialed, "+15559999");
 	assert_string_equal(at(t, "AT+CLCC"),
@@ -319,11 +320,10 @@ static void test_mt_call(void **state)
 	assert_int_equal(modem_incoming_call(t->m, 12, "+15557777"), 0);
 	assert_string_equal(t->f.out, "\r\n+CCWA: \"+15557777\",145,1\r\n");
 	assert_string_equal(at(t, "AT+CHLD=2"), "\r\nOK\r\n");
-	assert_string_equal(at(t, "AT+CLCC"),
-			    "\r\n+CLCC: 1,1,1,0,0,\"+15558888\",145\r\n"
-			    "+CLCC: 2,1,0,0,0,\"+15557777\",145\r\n\r\nOK\r\n");
+	assert_string_equal(at(t, "AT+CLCC"), "\r\n+CLCC: 1,1,1,0,0,\"+15558888\",145\r\n"
+					      "+CLCC: 2,1,0,0,0,\"+15557777\",145\r\n\r\nOK\r\n");
 	assert_int_equal(t->f.answers, 2);
-	assert_string_equal(at(t, "AT+CHLD=1"), "\r\nOK\r\n");	/* end active, resume held */
+	assert_string_equal(at(t, "AT+CHLD=1"), "\r\nOK\r\n"); /* end active, resume held */
 	assert_string_equal(at(t, "AT+CLCC"),
 			    "\r\n+CLCC: 1,1,0,0,0,\"+15558888\",145\r\n\r\nOK\r\n");
 	assert_string_equal(at(t, "AT+CHUP"), "\r\nOK\r\n");
@@ -343,7 +343,7 @@ static void test_auto_answer(void **state)
 	at(t, "ATE0");
 	at(t, "ATS0=2");
 	assert_int_equal(modem_incoming_call(t->m, 3, "5550000"), 0);
-	modem_tick(t->m, 1005);	/* second RING */
+	modem_tick(t->m, 1005); /* second RING */
 	assert_int_equal(t->f.answers, 0);
 	modem_tick(t->m, 1010);
 	assert_int_equal(t->f.answers, 1);
@@ -369,18 +369,19 @@ static void test_sms_send(void **state)
 	struct sms s;
 
 	at(t, "ATE0");
-	assert_string_equal(send_pdu(t, "AT+CMGS=23", "0011000B916407281553F80000AA0AE8329BFD4697D9EC37",
-				     0x1a),
-			    "\r\n> \r\n+CMGS: 1\r\n\r\nOK\r\n");
+	assert_string_equal(
+		send_pdu(t, "AT+CMGS=23", "0011000B916407281553F80000AA0AE8329BFD4697D9EC37", 0x1a),
+		"\r\n> \r\n+CMGS: 1\r\n\r\nOK\r\n");
 	assert_int_equal(t->f.nsms, 1);
-	assert_int_equal(t->f.sms[1], 1);	/* TP-MR set by the ME */
+	assert_int_equal(t->f.sms[1], 1); /* TP-MR set by the ME */
 	assert_true(sms_decode(t->f.sms, t->f.sms_len, SMS_SUBMIT, &s, &err));
 	assert_string_equal(s.addr, "+46708251358");
 	/* Length not matching the PDU, bad hex, a DELIVER, ESC: nothing is sent. */
-	assert_string_equal(send_pdu(t, "AT+CMGS=22", "0011000B916407281553F80000AA0AE8329BFD4697D9EC37",
-				     0x1a),
+	assert_string_equal(
+		send_pdu(t, "AT+CMGS=22", "0011000B916407281553F80000AA0AE8329BFD4697D9EC37", 0x1a),
+		"\r\n> \r\n+CMS ERROR: 304\r\n");
+	assert_string_equal(send_pdu(t, "AT+CMGS=8", "00zz", 0x1a),
 			    "\r\n> \r\n+CMS ERROR: 304\r\n");
-	assert_string_equal(send_pdu(t, "AT+CMGS=8", "00zz", 0x1a), "\r\n> \r\n+CMS ERROR: 304\r\n");
 	assert_string_equal(send_pdu(t, "AT+CMGS=8", "0004038121F300000141", 0x1a),
 			    "\r\n> \r\n+CMS ERROR: 304\r\n");
 	assert_string_equal(send_pdu(t, "AT+CMGS=23", "0011000B9164", 0x1b), "\r\n> \r\nOK\r\n");
@@ -421,12 +422,14 @@ static void test_sms_receive_stored(void **state)
 	assert_string_equal(t->f.out, "\r\n+CMTI: \"SM\",1\r\n");
 	r = at(t, "AT+CMGR=1");
 	assert_string_equal(r, "\r\n+CMGR: 0,,26\r\n07915155000000F0040891515577770000"
-			       "07101000000000" "0AE8329BFD4697D9EC37\r\n\r\nOK\r\n");
+			       "07101000000000"
+			       "0AE8329BFD4697D9EC37\r\n\r\nOK\r\n");
 	/* Read once: now REC READ. */
 	assert_non_null(strstr(at(t, "AT+CMGL=4"), "+CMGL: 1,1,,26\r\n"));
 	at(t, "AT+CMGF=1");
-	assert_string_equal(at(t, "AT+CMGR=1"), "\r\n+CMGR: \"REC READ\",\"+15557777\",,"
-						"\"70/01/01,00:00:00+00\"\r\nhellohello\r\n\r\nOK\r\n");
+	assert_string_equal(at(t, "AT+CMGR=1"),
+			    "\r\n+CMGR: \"REC READ\",\"+15557777\",,"
+			    "\"70/01/01,00:00:00+00\"\r\nhellohello\r\n\r\nOK\r\n");
 	assert_string_equal(at(t, "AT+CMGD=1"), "\r\nOK\r\n");
 	assert_string_equal(at(t, "AT+CMGR=1"), "\r\n+CMS ERROR: 321\r\n");
 	assert_string_equal(at(t, "AT+CMGR=31"), "\r\n+CMS ERROR: 321\r\n");

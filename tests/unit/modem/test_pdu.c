@@ -59,7 +59,7 @@ static void test_gsm7_alphabet(void **state)
 	assert_string_equal(out, "@£€[]");
 	assert_int_equal(gsm7_cost(0x20ac), 2);
 	assert_int_equal(gsm7_cost('A'), 1);
-	assert_int_equal(gsm7_cost(0x0416), 0);	/* Cyrillic: not in GSM 7-bit */
+	assert_int_equal(gsm7_cost(0x0416), 0); /* Cyrillic: not in GSM 7-bit */
 	assert_false(gsm7_from_utf8("Ж", strlen("Ж"), sept, sizeof(sept), &n));
 	/* An escape before a code the table lacks shows the base character. */
 	sept[0] = 0x1b;
@@ -78,13 +78,13 @@ static void test_ucs2(void **state)
 	assert_int_equal(n, 6);
 	assert_int_equal(buf[0], 0x04);
 	assert_int_equal(buf[1], 0x2f);
-	assert_int_equal(buf[2], 0xd8);	/* surrogate pair */
+	assert_int_equal(buf[2], 0xd8); /* surrogate pair */
 	assert_true(ucs2_to_utf8(buf, n, out, sizeof(out)));
 	assert_string_equal(out, "Я😀");
 	assert_false(ucs2_to_utf8(buf, 3, out, sizeof(out)));
-	assert_false(ucs2_to_utf8(buf + 4, 2, out, sizeof(out)));	/* lone low surrogate */
+	assert_false(ucs2_to_utf8(buf + 4, 2, out, sizeof(out))); /* lone low surrogate */
 	assert_false(ucs2_from_utf8("\xc3", 1, buf, sizeof(buf), &n));
-	assert_false(ucs2_from_utf8("\xc0\xaf", 2, buf, sizeof(buf), &n));	/* overlong */
+	assert_false(ucs2_from_utf8("\xc0\xaf", 2, buf, sizeof(buf), &n)); /* overlong */
 }
 
 static void test_decode_submit_vector(void **state)
@@ -122,8 +122,9 @@ static void test_decode_deliver_vector(void **state)
 {
 	/* SMS-DELIVER via SMSC +27381000015 from 27838890001, "hellohello". */
 	uint8_t pdu[64];
-	size_t len = unhex("07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37",
-			   pdu, sizeof(pdu));
+	size_t len =
+		unhex("07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37",
+		      pdu, sizeof(pdu));
 	char sca[32], text[64], ts[32];
 	const char *err;
 	struct sms s;
@@ -199,8 +200,11 @@ static void test_roundtrips(void **state)
 static void test_concat_udh_fill_bits(void **state)
 {
 	/* 7-bit with a 6-octet UDH: one fill bit, text starts at septet 7. */
-	struct sms s = { .mti = SMS_SUBMIT, .concat = true, .concat_ref = 0xcc,
-			 .concat_total = 2, .concat_seq = 1 };
+	struct sms s = { .mti = SMS_SUBMIT,
+			 .concat = true,
+			 .concat_ref = 0xcc,
+			 .concat_total = 2,
+			 .concat_seq = 1 };
 	uint8_t pdu[64];
 	char hex[160];
 	size_t len;
@@ -231,18 +235,18 @@ static void test_alphanumeric_sender(void **state)
 static void test_invalid_pdus(void **state)
 {
 	static const char *const bad[] = {
-		"",				/* empty */
-		"11",				/* no MR */
-		"11000B9164072815",		/* address cut short */
-		"11001591",			/* 21 digits */
-		"11000B916407281553F800",	/* no DCS */
-		"11000B916407281553F80000AA",	/* no UDL */
-		"11000B916407281553F80000AA0AE832",	/* UD shorter than UDL */
-		"11000B916407281553F80000AAA1",	/* UDL 161 septets */
-		"11000B916407281553F80008AA03004100",	/* odd UCS2 length */
-		"51000B916407281553F80004AA0306000102",	/* UDH longer than the UD */
-		"11000B916407281553F80020AA00",	/* compressed text */
-		"11000B916407281553F80000AA0AE8329BFD4697D9EC3700",	/* trailing octet */
+		"", /* empty */
+		"11", /* no MR */
+		"11000B9164072815", /* address cut short */
+		"11001591", /* 21 digits */
+		"11000B916407281553F800", /* no DCS */
+		"11000B916407281553F80000AA", /* no UDL */
+		"11000B916407281553F80000AA0AE832", /* UD shorter than UDL */
+		"11000B916407281553F80000AAA1", /* UDL 161 septets */
+		"11000B916407281553F80008AA03004100", /* odd UCS2 length */
+		"51000B916407281553F80004AA0306000102", /* UDH longer than the UD */
+		"11000B916407281553F80020AA00", /* compressed text */
+		"11000B916407281553F80000AA0AE8329BFD4697D9EC3700", /* trailing octet */
 	};
 	uint8_t pdu[64];
 	struct sms s;

@@ -120,9 +120,9 @@ static bool log_has(struct world *w, const char *a, const char *b)
 enum ev { CALL_A, CALL_B, SMS_A, SMS_B, MO_SMS_A, DIAL_B, NEV };
 
 struct model {
-	int owner;		/* VM holding the radio, -1 */
+	int owner; /* VM holding the radio, -1 */
 	bool rings[2];
-	const char *dial_b;	/* what B's ATD returned */
+	const char *dial_b; /* what B's ATD returned */
 	int call_ids[2];
 };
 
