@@ -152,12 +152,18 @@ const struct modem_config *modem_config(const struct modem *m)
 	return &m->cfg;
 }
 
+uint8_t modem_sreg(const struct modem *m, unsigned int index)
+{
+	return index < ARRAY_SIZE(m->sreg) ? m->sreg[index] : 0;
+}
+
 void modem_out(struct modem *m, const char *data, size_t len)
 {
 	m->ops->output(m->ctx, data, len);
 }
 
-static void vformat_line(struct modem *m, bool lead, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 3, 0)))
+vformat_line(struct modem *m, bool lead, const char *fmt, va_list ap)
 {
 	char line[2048];
 	int n = 0, k;

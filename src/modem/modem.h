@@ -71,6 +71,9 @@ struct modem *modem_new(const struct modem_config *cfg, const struct modem_host_
 void modem_free(struct modem *m);
 const struct modem_config *modem_config(const struct modem *m);
 
+/* An S-register's value (V.250 6.2; S3 is the line terminator). */
+uint8_t modem_sreg(const struct modem *m, unsigned int index);
+
 /* Bytes from the client. */
 void modem_input(struct modem *m, const uint8_t *data, size_t len);
 /* The client went away: an unfinished SMS prompt is dropped. */

@@ -143,7 +143,13 @@ static bool addr_encode(const char *addr, uint8_t toa_hint, uint8_t *out, size_t
 	if (cap < 2 + (n + 1) / 2)
 		return false;
 	out[0] = (uint8_t)n;
-	out[1] = addr[0] == '+' ? SMS_TOA_INTERNATIONAL : (toa_hint ? toa_hint : SMS_TOA_UNKNOWN);
+	/* A type read from the air is kept unless it contradicts the digits we write. */
+	if (addr[0] == '+')
+		out[1] = SMS_TOA_INTERNATIONAL;
+	else if (toa_hint & 0x80 && (toa_hint & 0x70) != 0x50 && (toa_hint & 0x70) != 0x10)
+		out[1] = toa_hint;
+	else
+		out[1] = SMS_TOA_UNKNOWN;
 	for (size_t i = 0; i < n; i += 2) {
 		unsigned int lo = (unsigned int)char_semi_octet(digits[i]);
 		unsigned int hi = i + 1 < n ? (unsigned int)char_semi_octet(digits[i + 1]) : 0xf;

@@ -232,6 +232,21 @@ static void test_alphanumeric_sender(void **state)
 	assert_string_equal(back.addr, "PocketNet");
 }
 
+/* Found by fuzz_pdu: an alphanumeric sender that reads as "#" must stay "#". */
+static void test_reencode_keeps_address(void **state)
+{
+	uint8_t pdu[64], again[64];
+	struct sms s, back;
+	const char *err;
+	size_t len = unhex("00035EA30000FEFFFFFF0000000000", pdu, sizeof(pdu)), n;
+
+	assert_true(sms_decode(pdu, len, SMS_DELIVER, &s, &err));
+	assert_string_equal(s.addr, "#");
+	assert_true(sms_encode(&s, again, sizeof(again), &n));
+	assert_true(sms_decode(again, n, SMS_DELIVER, &back, &err));
+	assert_string_equal(back.addr, "#");
+}
+
 static void test_invalid_pdus(void **state)
 {
 	static const char *const bad[] = {
@@ -299,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrips),
 		cmocka_unit_test(test_concat_udh_fill_bits),
 		cmocka_unit_test(test_alphanumeric_sender),
+		cmocka_unit_test(test_reencode_keeps_address),
 		cmocka_unit_test(test_invalid_pdus),
 		cmocka_unit_test(test_sca),
 		cmocka_unit_test(test_te_charsets),
