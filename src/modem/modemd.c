@@ -142,7 +142,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: pocketvm-modemd --radio simnet:CTL_SOCKET|serial:TTY[,NUMBER]\n"
+		"usage: pocketvm-modemd --radio simnet:CTL_SOCKET[,sms-gap-ms=N]|serial:TTY[,NUMBER]\n"
 		"                       --vm NAME,NUMBER,SOCKET[,barred] [--vm ...]\n"
 		"                       [--dsds busy|wait] [--log-level error|warn|info|debug]\n");
 	exit(2);

@@ -267,30 +267,55 @@ static void ctl_free(void *arg)
 	free(ctl);
 }
 
+/* "PATH[,sms-gap-ms=N]" */
+static bool parse_arg(const char *arg, char *path, size_t cap, unsigned long *gap)
+{
+	const char *comma = strchr(arg, ',');
+	size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
+	char *end;
+
+	*gap = SMS_GAP_MS;
+	if (n == 0 || n >= cap)
+		return false;
+	memcpy(path, arg, n);
+	path[n] = '\0';
+	if (!comma)
+		return true;
+	if (strncmp(comma + 1, "sms-gap-ms=", 11))
+		return false;
+	*gap = strtoul(comma + 12, &end, 10);
+	return *end == '\0' && end != comma + 12 && *gap <= 60000;
+}
+
 int radio_simnet_open(struct event_base *base, const char *arg, struct radio **out)
 {
 	struct ctl *ctl = calloc(1, sizeof(*ctl));
+	unsigned long gap;
 	int err = -ENOMEM;
 
 	if (!ctl)
 		return -ENOMEM;
+	if (!parse_arg(arg, ctl->path, sizeof(ctl->path), &gap)) {
+		log_error("simnet: bad argument '%s' (PATH[,sms-gap-ms=N])", arg);
+		free(ctl);
+		return -EINVAL;
+	}
 	ctl->base = base;
 	ctl->reply = malloc(CTL_REPLY_MAX);
 	ctl->sn = simnet_new(kick, ctl);
 	ctl->dispatch = event_new(base, -1, 0, dispatch_cb, ctl);
 	if (!ctl->reply || !ctl->sn || !ctl->dispatch)
 		goto fail;
-	snprintf(ctl->path, sizeof(ctl->path), "%s", arg);
-	ctl->listener = modem_listen_unix(base, arg, accept_cb, ctl, &ctl->id);
+	ctl->listener = modem_listen_unix(base, ctl->path, accept_cb, ctl, &ctl->id);
 	if (!ctl->listener) {
 		err = -errno;
-		log_error("simnet: cannot listen on %s: %s", arg, strerror(errno));
+		log_error("simnet: cannot listen on %s: %s", ctl->path, strerror(errno));
 		goto fail;
 	}
 	simnet_set_log_hook(ctl->sn, on_log, ctl);
 	simnet_set_free_hook(ctl->sn, ctl_free, ctl);
 	/* Events queued before the loop runs (the initial network state). */
-	simnet_set_sms_gap(ctl->sn, SMS_GAP_MS);
+	simnet_set_sms_gap(ctl->sn, (unsigned int)gap);
 	kick(ctl, 0);
 	*out = simnet_radio(ctl->sn);
 	return 0;
