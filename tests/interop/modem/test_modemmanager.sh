@@ -192,4 +192,19 @@ poll 20 has_sms "$MB" psst || fail "B did not get A's SMS"
 [ "$(mm -m "$MB" --messaging-list-sms | grep -c received)" = 2 ] || fail "B's SMS count"
 if mm -m "$MA" --messaging-list-sms | grep -q received; then fail "A received its own SMS"; fi
 ok "SMS A->B delivered to B only"
+# --- One radio: while A talks, a call to B is busy (DSDS) and B sees nothing.
+C=$(call_path "$MA" "$FAR")
+mm -o "$C" --start >/dev/null || fail "starting A's second call"
+line=$($SIM wait 5000 MO-CALL "from=$NUM_A") || fail "network never saw A's second call"
+line=$($SIM calls | grep "line=$NUM_A") || fail "A's call leg"
+ID=$(echo "$line" | grep -o 'id=[0-9]*' | cut -d= -f2)
+$SIM answer "$ID" >/dev/null
+poll 15 state_is "$C" active || fail "A's second call not active"
+out=$($SIM call +15556666 "$NUM_B") || fail "simnet refused the call to B"
+ID_B=$(echo "$out" | grep -o '[0-9]*$')
+$SIM wait 5000 "CALL id=$ID_B rejected cause=busy" >/dev/null || fail "call to B not busy"
+if mm -m "$MB" --voice-list-calls | grep -q 'ringing-in'; then fail "B rang during A's call"; fi
+mm -o "$C" --hangup >/dev/null || fail "hanging up A's second call"
+$SIM wait 5000 "CALL id=$ID released by=$NUM_A" >/dev/null || fail "network did not see A hang up"
+ok "one radio: a call to B while A talks is rejected busy, B never rings"
 echo "PASS: ModemManager interop (2 VMs)"
