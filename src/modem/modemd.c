@@ -7,6 +7,11 @@
  *       --vm personal,+15550001,/run/pocketvm/personal.modem \
  *       --vm work,+15550002,/run/pocketvm/work.modem[,barred] [--dsds busy|wait]
  *
+ * SOCKET may be "fd:N", a listening socket the launcher passed. With --jail
+ * (only under a launcher that used sandbox_spawn()), the daemon locks itself
+ * down once its sockets and radio are open: empty root, no capabilities,
+ * uid nobody, and a seccomp allowlist of what an event loop needs.
+ *
  * One client per VM socket: a new connection replaces the old one (the VMM
  * reconnecting). Output to a client is buffered; a client that stops reading
  * is first paused (no more commands from it) and then dropped, so it never
@@ -18,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +34,7 @@
 #include <event2/listener.h>
 
 #include "common/log.h"
+#include "common/sandbox.h"
 #include "common/util.h"
 #include "modem/listen.h"
 #include "modem/radio.h"
@@ -128,6 +135,94 @@ static void port_accept(struct evconnlistener *l, evutil_socket_t fd, struct soc
 	log_info("%s: modem client connected", p->name);
 }
 
+/*
+ * What the daemon does after setup: the event loop (epoll), accepting and
+ * talking to clients, timers, its own signal pipe, memory, logging. ioctl
+ * only for FIONREAD, which libevent uses to size reads.
+ */
+static const char *const jail_syscalls[] = {
+	"read",
+	"readv",
+	"write",
+	"writev",
+	"recvfrom",
+	"sendto",
+	"close",
+	"accept",
+	"accept4",
+	"epoll_wait",
+	"epoll_pwait",
+	"epoll_ctl",
+	"fcntl",
+	"getsockopt",
+	"setsockopt",
+	"ioctl",
+	"clock_gettime",
+	"gettimeofday",
+	"clock_nanosleep",
+	"nanosleep",
+	"brk",
+	"mmap",
+	"munmap",
+	"mremap",
+	"mprotect",
+	"madvise",
+	"futex",
+	"sched_yield",
+	"getrandom",
+	"rt_sigreturn",
+	"rt_sigprocmask",
+	"rt_sigaction",
+	"sigaltstack",
+	"getpid",
+	"gettid",
+	"newfstatat",
+	"fstat",
+	"stat",
+	"unlink",
+	"exit",
+	"exit_group",
+};
+
+static int jail(void)
+{
+	static const unsigned long ioctls[] = { FIONREAD };
+	const struct sandbox_lockdown l = { .uid = 65534, .gid = 65534, .hostname = "modemd" };
+	const struct sandbox_rules rules = { jail_syscalls, ARRAY_SIZE(jail_syscalls), ioctls,
+					     ARRAY_SIZE(ioctls) };
+	int ret;
+
+	/* Lockdown pivots the root: only ever inside the launcher's new namespaces. */
+	if (getpid() != 1) {
+		log_error("--jail: not started by a jailing launcher (not pid 1 of its namespace)");
+		return -EPERM;
+	}
+	ret = sandbox_lockdown(&l);
+	if (ret == 0)
+		ret = sandbox_seccomp_load(&rules);
+	return ret;
+}
+
+/* A VM socket: a path to bind, or "fd:N", a listening socket handed to us. */
+static struct evconnlistener *open_port(struct vm_port *p)
+{
+	char *end;
+	long fd;
+
+	if (strncmp(p->path, "fd:", 3))
+		return modem_listen_unix(p->base, p->path, port_accept, p, &p->id);
+	fd = strtol(p->path + 3, &end, 10);
+	if (*end || end == p->path + 3 || fd < 3 || fd > 1024) {
+		errno = EBADF;
+		return NULL;
+	}
+	p->path[0] = '\0'; /* nothing to unlink at exit */
+	if (evutil_make_socket_nonblocking((evutil_socket_t)fd) < 0)
+		return NULL;
+	return evconnlistener_new(p->base, port_accept, p, LEV_OPT_CLOSE_ON_FREE, -1,
+				  (evutil_socket_t)fd);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	router_tick(arg, time(NULL));
@@ -144,7 +239,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: pocketvm-modemd --radio simnet:CTL_SOCKET[,sms-gap-ms=N]|serial:TTY[,NUMBER]\n"
 		"                       --vm NAME,NUMBER,SOCKET[,barred] [--vm ...]\n"
-		"                       [--dsds busy|wait] [--log-level error|warn|info|debug]\n");
+		"                       [--dsds busy|wait] [--log-level error|warn|info|debug]\n"
+		"                       [--jail]   (SOCKET may be fd:N)\n");
 	exit(2);
 }
 
@@ -179,12 +275,14 @@ int main(int argc, char **argv)
 		{ "vm", required_argument, NULL, 'v' },
 		{ "dsds", required_argument, NULL, 'd' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "jail", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vm_port ports[ROUTER_MAX_VMS] = { 0 };
 	char *vm_specs[ROUTER_MAX_VMS];
 	int nvms = 0, opt, ret = 1;
+	bool jailed = false;
 	const char *radio_spec = NULL;
 	enum router_dsds dsds = ROUTER_DSDS_BUSY;
 	enum log_level level;
@@ -213,6 +311,9 @@ int main(int argc, char **argv)
 			else
 				usage();
 			break;
+		case 'j':
+			jailed = true;
+			break;
 		case 'l':
 			if (!log_parse_level(optarg, &level))
 				usage();
@@ -236,6 +337,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nvms; i++) {
 		struct modem_config cfg;
 		struct vm_port *p = &ports[i];
+		char where[sizeof(p->path)];
 		bool barred;
 		int vm;
 
@@ -253,12 +355,13 @@ int main(int argc, char **argv)
 		p->base = base;
 		snprintf(p->name, sizeof(p->name), "%s", cfg.name);
 		router_set_output(router, vm, port_write, p);
-		p->listener = modem_listen_unix(base, p->path, port_accept, p, &p->id);
+		p->listener = open_port(p);
 		if (!p->listener) {
-			log_error("%s: cannot listen on %s: %s", p->name, p->path, strerror(errno));
+			log_error("%s: cannot listen on %s: %s", p->name, vm_specs[i],
+				  strerror(errno));
 			goto out;
 		}
-		log_info("VM %s: number %s on %s%s", cfg.name, cfg.number, p->path,
+		log_info("VM %s: number %s on %s%s", cfg.name, cfg.number, where,
 			 barred ? " (telephony barred)" : "");
 	}
 	tick = event_new(base, -1, EV_PERSIST, on_tick, router);
@@ -266,6 +369,8 @@ int main(int argc, char **argv)
 	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
 	if (!tick || !sigint || !sigterm || event_add(tick, &second) < 0 ||
 	    event_add(sigint, NULL) < 0 || event_add(sigterm, NULL) < 0)
+		goto out;
+	if (jailed && jail() < 0)
 		goto out;
 	log_info("ready: %d VM(s), radio %s, dsds %s", nvms, radio->ops->name,
 		 dsds == ROUTER_DSDS_BUSY ? "busy" : "wait");
@@ -277,7 +382,8 @@ out:
 			bufferevent_free(ports[i].client);
 		if (ports[i].listener) {
 			evconnlistener_free(ports[i].listener);
-			modem_unlink_own(ports[i].path, &ports[i].id);
+			if (ports[i].path[0])
+				modem_unlink_own(ports[i].path, &ports[i].id);
 		}
 	}
 	if (tick)
