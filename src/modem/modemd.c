@@ -141,46 +141,16 @@ static void port_accept(struct evconnlistener *l, evutil_socket_t fd, struct soc
  * only for FIONREAD, which libevent uses to size reads.
  */
 static const char *const jail_syscalls[] = {
-	"read",
-	"readv",
-	"write",
-	"writev",
-	"recvfrom",
-	"sendto",
-	"close",
-	"accept",
-	"accept4",
-	"epoll_wait",
-	"epoll_pwait",
-	"epoll_ctl",
-	"fcntl",
-	"getsockopt",
-	"setsockopt",
-	"ioctl",
-	"clock_gettime",
-	"gettimeofday",
-	"clock_nanosleep",
-	"nanosleep",
-	"brk",
-	"mmap",
-	"munmap",
-	"mremap",
-	"mprotect",
-	"madvise",
-	"futex",
-	"sched_yield",
-	"getrandom",
-	"rt_sigreturn",
-	"rt_sigprocmask",
-	"rt_sigaction",
-	"sigaltstack",
-	"getpid",
-	"gettid",
-	"newfstatat",
-	"fstat",
-	"stat",
-	"unlink",
-	"exit",
+	"read",		 "readv",	 "write",	    "writev",
+	"recvfrom",	 "sendto",	 "close",	    "accept",
+	"accept4",	 "epoll_wait",	 "epoll_pwait",	    "epoll_ctl",
+	"fcntl",	 "getsockopt",	 "setsockopt",	    "ioctl",
+	"clock_gettime", "gettimeofday", "clock_nanosleep", "nanosleep",
+	"brk",		 "mmap",	 "munmap",	    "mremap",
+	"mprotect",	 "madvise",	 "futex",	    "sched_yield",
+	"getrandom",	 "rt_sigreturn", "rt_sigprocmask",  "rt_sigaction",
+	"sigaltstack",	 "getpid",	 "gettid",	    "newfstatat",
+	"fstat",	 "stat",	 "unlink",	    "exit",
 	"exit_group",
 };
 
@@ -192,11 +162,17 @@ static int jail(void)
 					     ARRAY_SIZE(ioctls) };
 	int ret;
 
+	struct tm tm;
+	time_t t = 0;
+
 	/* Lockdown pivots the root: only ever inside the launcher's new namespaces. */
 	if (getpid() != 1) {
 		log_error("--jail: not started by a jailing launcher (not pid 1 of its namespace)");
 		return -EPERM;
 	}
+	/* The C library reads its time zone files once, on first use: now, not after. */
+	tzset();
+	gmtime_r(&t, &tm);
 	ret = sandbox_lockdown(&l);
 	if (ret == 0)
 		ret = sandbox_seccomp_load(&rules);

@@ -148,7 +148,11 @@ static void test_jailed_daemon_serves(void **state)
 	say(a, "AT+CNMI=2,1\r");
 	read_until(a, "OK\r\n");
 	say(ctl, "sms +19990001 +15550001 jailed hello\n");
-	assert_non_null(strstr(read_until(a, "+CMTI"), "+CMTI: \"SM\",1"));
+	{
+		const char *got = read_until(a, "+CMTI");
+
+		assert_non_null(strstr(got, "+CMTI: \"SM\",1"));
+	}
 	close(ctl);
 	close(a);
 

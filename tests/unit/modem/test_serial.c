@@ -166,6 +166,11 @@ static bool fm_saw(struct t *t, const void *s)
 	return strstr(t->fm.log, s) != NULL;
 }
 
+static bool fm_got_pdu(struct t *t, const void *unused)
+{
+	return t->fm.sent_pdu[0] != '\0';
+}
+
 static void vm(struct t *t, const char *line)
 {
 	char buf[256];
@@ -259,6 +264,7 @@ static void test_serial_backend(void **state)
 		    (const uint8_t *)"0011000B916407281553F80000AA0AE8329BFD4697D9EC37\x1a", 49);
 	assert_true(run_until(t, out_has, "+CMGS: 1"));
 	assert_true(run_until(t, fm_saw, "AT+CMGS=23"));
+	assert_true(run_until(t, fm_got_pdu, NULL));
 	assert_string_equal(t->fm.sent_pdu, "0011010B916407281553F80000AA0AE8329BFD4697D9EC37");
 
 	/* SMS in: +CMT from the modem lands in the VM's storage. */
