@@ -49,7 +49,7 @@ static int f_hold(void *ctx, uint32_t id, bool hold)
 	return 0;
 }
 
-static int f_sms(void *ctx, const uint8_t *tpdu, size_t len)
+static int f_sms(void *ctx, const uint8_t *tpdu, size_t len, uint32_t *ref)
 {
 	struct sms s;
 	const char *err;
@@ -57,7 +57,9 @@ static int f_sms(void *ctx, const uint8_t *tpdu, size_t len)
 	/* The modem only passes on what it validated. */
 	if (!sms_decode(tpdu, len, SMS_SUBMIT, &s, &err))
 		abort();
-	return 0;
+	/* Every other submit is confirmed later (event 0xf6 with an odd id). */
+	*ref = ++next_id;
+	return (int)(*ref & 1);
 }
 
 static int f_ussd(void *ctx, const char *req)
@@ -96,6 +98,7 @@ static void inject(struct modem *m, uint8_t ev, time_t *now)
 		break;
 	case 5:
 		modem_ussd_result(m, (int)(next_id % 3), "Réponse €");
+		modem_sms_sent(m, next_id, next_id % 4 ? 0 : 500);
 		break;
 	case 6:
 		modem_set_network(m, next_id % 2, next_id % 5 == 0, (int)(next_id % 32));
@@ -121,14 +124,30 @@ static void send_line(struct modem *m, const char *text)
  * at each step (finishing a half line may itself change S3); it is skipped
  * only when the input made S3 or S5 one of the recovery's own characters.
  */
-static bool recover(struct modem *m)
+/*
+ * Lets timers run out, repeatedly: an unconfirmed SMS submit times out and
+ * gives the channel back, then the input held meanwhile runs and may start
+ * another one. Held input is bounded, so this ends.
+ */
+static void drain(struct modem *m, time_t *now)
+{
+	for (int i = 0; i < 256; i++) {
+		*now += 120;
+		modem_tick(m, *now);
+	}
+}
+
+static bool recover(struct modem *m, time_t now)
 {
 	static const char chars[] = "\x1b"
 				    "ATE0Q0V1";
 	uint8_t s3, s5;
 
+	drain(m, &now);
 	send_line(m, ""); /* ends a half line; may open an SMS prompt */
+	drain(m, &now);
 	modem_input(m, (const uint8_t *)"\x1b", 1); /* ends any prompt */
+	drain(m, &now);
 	s3 = modem_sreg(m, 3);
 	s5 = modem_sreg(m, 5);
 	if (memchr(chars, s3, sizeof(chars)) || memchr(chars, s5, sizeof(chars)) || s3 == s5)
@@ -164,7 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		start = i + 1;
 	}
 	/* Whatever happened, the channel must still answer. */
-	if (!recover(m))
+	if (!recover(m, now))
 		abort();
 	modem_free(m);
 	return 0;

@@ -500,6 +500,17 @@ void modem_input(struct modem *m, const uint8_t *data, size_t len)
 		const char *line;
 		size_t n;
 
+		if (m->submit_pending) {
+			/* A command is still running: the rest waits (bounded). */
+			size_t room = sizeof(m->held) - m->held_len, k = MIN(room, len - i);
+
+			memcpy(m->held + m->held_len, data + i, k);
+			m->held_len += k;
+			if (k < len - i)
+				log_warn("modem %s: input while an SMS is sent, %zu bytes dropped",
+					 m->cfg.name, len - i - k);
+			return;
+		}
 		if (m->prompt != PROMPT_NONE) {
 			modem_sms_prompt_byte(m, data[i]);
 			continue;
@@ -523,6 +534,8 @@ void modem_detach(struct modem *m)
 {
 	if (m->prompt != PROMPT_NONE)
 		modem_sms_prompt_abort(m);
+	/* A pending submit still completes (its result is dropped with no client). */
+	m->held_len = 0;
 	at_reader_init(&m->reader);
 	m->busy = false;
 	m->urc_len = 0;
@@ -542,4 +555,5 @@ void modem_tick(struct modem *m, time_t now)
 	m->now = now;
 	modem_call_tick(m);
 	modem_sms_tick(m);
+	modem_submit_tick(m);
 }

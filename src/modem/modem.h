@@ -59,8 +59,12 @@ struct modem_host_ops {
 	int (*answer)(void *ctx, uint32_t call_id);
 	int (*hangup)(void *ctx, uint32_t call_id);
 	int (*hold)(void *ctx, uint32_t call_id, bool hold);
-	/* One SMS-SUBMIT TPDU (already validated). */
-	int (*send_sms)(void *ctx, const uint8_t *tpdu, size_t len);
+	/*
+	 * One SMS-SUBMIT TPDU (already validated). Returns 0 when sent, 1 when
+	 * the radio answers later through modem_sms_sent() with *ref, or a
+	 * negative errno.
+	 */
+	int (*send_sms)(void *ctx, const uint8_t *tpdu, size_t len, uint32_t *ref);
 	/* A USSD request (UTF-8); the answer comes as modem_ussd_result(). */
 	int (*ussd)(void *ctx, const char *request);
 	void (*ussd_cancel)(void *ctx);
@@ -101,6 +105,9 @@ int modem_call_count(const struct modem *m);
  * exceeded"), -EINVAL for a malformed TPDU, -ENETDOWN when the radio is off.
  */
 int modem_deliver_sms(struct modem *m, const uint8_t *tpdu, size_t len, const char *sca);
+
+/* The radio's answer to a pending submit: 0 sent, else a +CMS ERROR code. */
+void modem_sms_sent(struct modem *m, uint32_t ref, int cms_error);
 
 /* The network's answer to USSD: status as +CUSD <m> (0 done, 1 more, 2 ended). */
 void modem_ussd_result(struct modem *m, int status, const char *text);

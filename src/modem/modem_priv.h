@@ -54,6 +54,8 @@
 #define URC_PENDING_MAX 16384
 #define RING_INTERVAL 5 /* seconds between RINGs */
 #define CNMA_TIMEOUT 15 /* seconds a +CMT waits for +CNMA */
+#define SUBMIT_TIMEOUT 60 /* seconds for the radio to confirm an SMS */
+#define CMS_NETWORK_TIMEOUT 332
 #define PROMPT_TIMEOUT 60 /* seconds an unfinished SMS prompt may hold the channel */
 
 /* +CLCC <stat> values. */
@@ -152,6 +154,15 @@ struct modem {
 	bool prompt_overflow;
 	time_t prompt_started;
 
+	/* A submit waiting for the radio's answer; the client's bytes wait too. */
+	bool submit_pending;
+	uint32_t submit_ref;
+	int submit_mr;
+	int submit_slot; /* +CMSS: 1-based index in mem_idx[1], else 0 */
+	time_t submit_started;
+	uint8_t held[2 * AT_LINE_MAX];
+	size_t held_len;
+
 	/* Output: URCs wait while a command line or prompt is in progress. */
 	bool busy;
 	bool resp_started;
@@ -190,6 +201,15 @@ extern const struct at_handler modem_ussd_handlers[];
 /* Call and SMS internals used across files. */
 void modem_calls_reset(struct modem *m);
 void modem_sms_reset(struct modem *m);
+int modem_sms_slot_store(struct modem *m, int mi, enum sms_stat stat, const uint8_t *pdu,
+			 size_t len, size_t tpdu_off);
+struct sms_slot *modem_sms_slot_get(struct modem *m, int mi, long index);
+bool modem_sms_build_pdu(const char *sca, const uint8_t *tpdu, size_t len, uint8_t *out,
+			 size_t *plen, size_t *off);
+int modem_cmd_cmgs(struct modem *m, const struct at_cmd *c);
+int modem_cmd_cmgw(struct modem *m, const struct at_cmd *c);
+int modem_cmd_cmss(struct modem *m, const struct at_cmd *c);
+void modem_submit_tick(struct modem *m);
 void modem_sms_prompt_byte(struct modem *m, uint8_t c);
 void modem_sms_prompt_abort(struct modem *m);
 void modem_sms_tick(struct modem *m);

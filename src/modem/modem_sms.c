@@ -53,8 +53,8 @@ static void update_full_ind(struct modem *m)
 }
 
 /* Stores a PDU in memory mi; returns the 1-based index or -ENOSPC. */
-static int slot_store(struct modem *m, int mi, enum sms_stat stat, const uint8_t *pdu, size_t len,
-		      size_t tpdu_off)
+int modem_sms_slot_store(struct modem *m, int mi, enum sms_stat stat, const uint8_t *pdu,
+			 size_t len, size_t tpdu_off)
 {
 	struct sms_mem *mem = &m->mem[mi];
 
@@ -74,7 +74,7 @@ static int slot_store(struct modem *m, int mi, enum sms_stat stat, const uint8_t
 	return -ENOSPC;
 }
 
-static struct sms_slot *slot_get(struct modem *m, int mi, long index)
+struct sms_slot *modem_sms_slot_get(struct modem *m, int mi, long index)
 {
 	if (index < 1 || index > m->mem[mi].cap)
 		return NULL;
@@ -88,8 +88,8 @@ static void slot_clear(struct modem *m, struct sms_slot *s)
 }
 
 /* The SC address and TPDU of an SMS as one PDU with its length in octets. */
-static bool build_pdu(const char *sca, const uint8_t *tpdu, size_t len, uint8_t *out, size_t *plen,
-		      size_t *off)
+bool modem_sms_build_pdu(const char *sca, const uint8_t *tpdu, size_t len, uint8_t *out,
+			 size_t *plen, size_t *off)
 {
 	if (!sms_sca_encode(sca, out, 12, off) || *off + len > SMS_PDU_MAX)
 		return false;
@@ -273,7 +273,7 @@ static int cmd_cmgr(struct modem *m, const struct at_cmd *c)
 		return RES_OK;
 	if (c->type != AT_SET || !at_param_num(c, 0, &index))
 		return CMS(CMS_INVALID_INDEX);
-	s = slot_get(m, m->mem_idx[0], index);
+	s = modem_sms_slot_get(m, m->mem_idx[0], index);
 	if (!s || !s->used)
 		return CMS(CMS_INVALID_INDEX);
 	return show_slot(m, s, index, false);
@@ -348,7 +348,7 @@ static int cmd_cmgd(struct modem *m, const struct at_cmd *c)
 	    (!at_param_omitted(c, 1) && (!at_param_num(c, 1, &flag) || flag > 4)))
 		return CMS(CMS_INVALID_INDEX);
 	if (flag == 0) {
-		s = slot_get(m, m->mem_idx[0], index);
+		s = modem_sms_slot_get(m, m->mem_idx[0], index);
 		if (!s)
 			return CMS(CMS_INVALID_INDEX);
 		slot_clear(m, s);
@@ -365,240 +365,14 @@ static int cmd_cmgd(struct modem *m, const struct at_cmd *c)
 	return RES_OK;
 }
 
-static int sms_service_check(const struct modem *m)
-{
-	if (m->barred)
-		return CMS(CMS_NOT_ALLOWED);
-	if (modem_reg_status(m) != 1)
-		return CMS(CMS_NO_SERVICE);
-	return RES_OK;
-}
-
-static int start_prompt(struct modem *m, const struct at_cmd *c, enum prompt_kind kind)
-{
-	long v, stat = SMS_STO_UNSENT, toda = 0;
-	const char *da;
-
-	if (c->type == AT_TEST)
-		return RES_OK;
-	if (c->type != AT_SET)
-		return m->cmgf ? CMS(CMS_INVALID_TEXT) : CMS(CMS_INVALID_PDU);
-	m->prompt_pdu = m->cmgf == 0;
-	if (m->prompt_pdu) {
-		if (!at_param_num(c, 0, &v) || v < 7 || v > SMS_TPDU_MAX ||
-		    (kind == PROMPT_WRITE && !at_param_omitted(c, 1) &&
-		     (!at_param_num(c, 1, &stat) || stat > 3)))
-			return CMS(CMS_INVALID_PDU);
-		m->prompt_len = v;
-	} else {
-		if (!at_param_str(c, 0, &da) || !sms_addr_valid(da) ||
-		    (!at_param_omitted(c, 1) && (!at_param_num(c, 1, &toda) || toda > 255)))
-			return CMS(CMS_INVALID_TEXT);
-		snprintf(m->prompt_da, sizeof(m->prompt_da), "%s", da);
-		m->prompt_toda = (int)toda;
-	}
-	m->prompt_stat = (int)stat;
-	m->prompt = kind;
-	m->prompt_used = 0;
-	m->prompt_overflow = false;
-	m->prompt_started = m->now;
-	modem_out(m, "\r\n> ", 4);
-	return RES_PENDING;
-}
-
-static int cmd_cmgs(struct modem *m, const struct at_cmd *c)
-{
-	int res = c->type == AT_SET ? sms_service_check(m) : RES_OK;
-
-	return res == RES_OK ? start_prompt(m, c, PROMPT_SEND) : res;
-}
-
-static int cmd_cmgw(struct modem *m, const struct at_cmd *c)
-{
-	return start_prompt(m, c, PROMPT_WRITE);
-}
-
-/* Sends one SMS-SUBMIT TPDU with a fresh message reference; returns it or an error. */
-static int submit(struct modem *m, uint8_t *tpdu, size_t len, int *mr)
-{
-	struct sms s;
-	const char *err;
-	int res = sms_service_check(m);
-
-	if (res != RES_OK)
-		return res;
-	if (!sms_decode(tpdu, len, SMS_SUBMIT, &s, &err)) {
-		log_info("modem %s: SMS-SUBMIT refused: %s", m->cfg.name, err);
-		return CMS(CMS_INVALID_PDU);
-	}
-	/* The ME, not the TE, assigns TP-MR (TS 23.040 9.2.3.6). */
-	tpdu[1] = m->next_mr++;
-	*mr = tpdu[1];
-	if (m->ops->send_sms(m->ctx, tpdu, len) < 0)
-		return CMS(CMS_NO_SERVICE);
-	return RES_OK;
-}
-
-/* The typed text (TE charset) as an SMS-SUBMIT TPDU per +CSMP. */
-static int text_to_tpdu(struct modem *m, uint8_t *tpdu, size_t *len)
-{
-	char utf8[SMS_TEXT_MAX];
-	struct sms tmpl, seg;
-
-	if (!te_to_utf8(m->cscs, m->prompt_buf, utf8, sizeof(utf8)))
-		return CMS(CMS_INVALID_TEXT);
-	memset(&tmpl, 0, sizeof(tmpl));
-	tmpl.mti = SMS_SUBMIT;
-	tmpl.vpf = (m->csmp[0] >> 3) & 3;
-	tmpl.vp[0] = (uint8_t)m->csmp[1];
-	tmpl.pid = (uint8_t)m->csmp[2];
-	snprintf(tmpl.addr, sizeof(tmpl.addr), "%s", m->prompt_da);
-	if (tmpl.vpf != 0 && tmpl.vpf != 2)
-		tmpl.vpf = 2;
-	if (sms_split_text(&tmpl, utf8, 0, &seg, 1) != 1)
-		return CMS(CMS_INVALID_TEXT); /* text mode sends one message */
-	if (!sms_encode(&seg, tpdu, SMS_TPDU_MAX, len))
-		return CMS(CMS_INVALID_TEXT);
-	return RES_OK;
-}
-
-/* The PDU typed after "> ": SC address, then exactly prompt_len TPDU octets. */
-static int prompt_tpdu(struct modem *m, uint8_t *pdu, size_t *plen, size_t *off)
-{
-	char sca[SMS_ADDR_BUF];
-
-	if (!hex_decode(m->prompt_buf, m->prompt_used, pdu, SMS_PDU_MAX, plen) ||
-	    !sms_sca_decode(pdu, *plen, sca, sizeof(sca), off) ||
-	    *plen - *off != (size_t)m->prompt_len)
-		return CMS(CMS_INVALID_PDU);
-	return RES_OK;
-}
-
-static int prompt_finish(struct modem *m)
-{
-	uint8_t pdu[SMS_PDU_MAX], stored[SMS_PDU_MAX];
-	size_t plen = 0, off = 0, slen, soff;
-	int res, mr = 0, index;
-
-	if (m->prompt_overflow)
-		return m->prompt_pdu ? CMS(CMS_INVALID_PDU) : CMS(CMS_INVALID_TEXT);
-	m->prompt_buf[m->prompt_used] = '\0';
-	if (m->prompt_pdu) {
-		res = prompt_tpdu(m, pdu, &plen, &off);
-	} else {
-		res = text_to_tpdu(m, pdu + 1, &plen);
-		pdu[0] = 0;
-		off = 1;
-		plen += 1;
-	}
-	if (res != RES_OK)
-		return res;
-	if (m->prompt == PROMPT_SEND) {
-		res = submit(m, pdu + off, plen - off, &mr);
-		if (res == RES_OK)
-			modem_info(m, "+CMGS: %d", mr);
-		return res;
-	}
-	{
-		const char *err;
-		struct sms s;
-
-		if (!sms_decode(pdu + off, plen - off, SMS_SUBMIT, &s, &err) &&
-		    !sms_decode(pdu + off, plen - off, SMS_DELIVER, &s, &err))
-			return CMS(CMS_INVALID_PDU);
-	}
-	if (!build_pdu(m->csca, pdu + off, plen - off, stored, &slen, &soff))
-		return CMS(CMS_INVALID_PDU);
-	index = slot_store(m, m->mem_idx[1], (enum sms_stat)m->prompt_stat, stored, slen, soff);
-	if (index < 0)
-		return CMS(CMS_MEMORY_FULL);
-	modem_info(m, "+CMGW: %d", index);
-	return RES_OK;
-}
-
-void modem_sms_prompt_byte(struct modem *m, uint8_t c)
-{
-	int res;
-
-	if (c == 0x1a || c == 0x1b) {
-		/* Ctrl-Z sends, ESC cancels (TS 27.005 3.5.1). */
-		if (m->echo)
-			modem_out(m, "\r\n", 2);
-		res = c == 0x1b ? RES_OK : prompt_finish(m);
-		explicit_bzero(m->prompt_buf, sizeof(m->prompt_buf));
-		m->prompt = PROMPT_NONE;
-		m->prompt_used = 0;
-		modem_final(m, res);
-		return;
-	}
-	if (m->echo)
-		modem_out(m, (const char *)&c, 1);
-	if (c == m->sreg[5]) {
-		if (m->prompt_used > 0)
-			m->prompt_used--;
-		return;
-	}
-	if (c == '\r' || c == '\n') {
-		/* In text mode a new line of the message gets a new prompt. */
-		if (!m->prompt_pdu && c == '\r') {
-			modem_out(m, "\r\n> ", 4);
-			c = '\n';
-		} else {
-			return;
-		}
-	} else if (c < 0x20 && !m->prompt_pdu) {
-		return;
-	}
-	if (m->prompt_used >= AT_LINE_MAX) {
-		m->prompt_overflow = true;
-		return;
-	}
-	m->prompt_buf[m->prompt_used++] = (char)c;
-}
-
-void modem_sms_prompt_abort(struct modem *m)
-{
-	explicit_bzero(m->prompt_buf, sizeof(m->prompt_buf));
-	m->prompt = PROMPT_NONE;
-	m->prompt_used = 0;
-}
-
-static int cmd_cmss(struct modem *m, const struct at_cmd *c)
-{
-	uint8_t tpdu[SMS_TPDU_MAX];
-	struct sms_slot *s;
-	long index;
-	size_t len;
-	int mr, res;
-
-	if (c->type == AT_TEST)
-		return RES_OK;
-	if (c->type != AT_SET || !at_param_num(c, 0, &index))
-		return CMS(CMS_INVALID_INDEX);
-	if (c->nparams > 1)
-		return CMS(CMS_NOT_SUPPORTED); /* sending to another address */
-	s = slot_get(m, m->mem_idx[1], index);
-	if (!s || !s->used)
-		return CMS(CMS_INVALID_INDEX);
-	if (s->stat != SMS_STO_UNSENT && s->stat != SMS_STO_SENT)
-		return CMS(CMS_NOT_ALLOWED);
-	len = s->len - s->tpdu_off;
-	memcpy(tpdu, s->pdu + s->tpdu_off, len);
-	res = submit(m, tpdu, len, &mr);
-	if (res != RES_OK)
-		return res;
-	s->stat = SMS_STO_SENT;
-	modem_info(m, "+CMSS: %d", mr);
-	return RES_OK;
-}
-
 /* A +CMT the client did not acknowledge is kept, never lost. */
 static void store_unacked(struct modem *m)
 {
 	int index;
 
 	m->cnma_pending = false;
-	index = slot_store(m, m->mem_idx[2], SMS_REC_UNREAD, m->cnma_pdu, m->cnma_len, m->cnma_off);
+	index = modem_sms_slot_store(m, m->mem_idx[2], SMS_REC_UNREAD, m->cnma_pdu, m->cnma_len,
+				     m->cnma_off);
 	if (index > 0 && m->cnmi[1] >= 1)
 		modem_urc(m, "+CMTI: \"%s\",%d", m->mem[m->mem_idx[2]].name, index);
 	else if (index < 0)
@@ -735,7 +509,7 @@ int modem_deliver_sms(struct modem *m, const uint8_t *tpdu, size_t len, const ch
 		log_info("modem %s: SMS-DELIVER refused: %s", m->cfg.name, err);
 		return -EINVAL;
 	}
-	if (!build_pdu(sca, tpdu, len, pdu, &plen, &off))
+	if (!modem_sms_build_pdu(sca, tpdu, len, pdu, &plen, &off))
 		return -EINVAL;
 	/* Class 2 (SIM-specific) is always stored; class 0 is shown, never stored. */
 	direct = (m->cnmi[1] == 2 && s.msg_class != 2) || (m->cnmi[1] == 3 && s.msg_class == 3) ||
@@ -751,7 +525,7 @@ int modem_deliver_sms(struct modem *m, const uint8_t *tpdu, size_t len, const ch
 		}
 		return 0;
 	}
-	index = slot_store(m, m->mem_idx[2], SMS_REC_UNREAD, pdu, plen, off);
+	index = modem_sms_slot_store(m, m->mem_idx[2], SMS_REC_UNREAD, pdu, plen, off);
 	if (index < 0)
 		return -ENOSPC;
 	if (m->cnmi[1] >= 1)
@@ -775,8 +549,9 @@ void modem_sms_tick(struct modem *m)
 }
 
 const struct at_handler modem_sms_handlers[] = {
-	{ "+CSMS", cmd_csms }, { "+CMGF", cmd_cmgf }, { "+CPMS", cmd_cpms }, { "+CNMI", cmd_cnmi },
-	{ "+CMGR", cmd_cmgr }, { "+CMGL", cmd_cmgl }, { "+CMGD", cmd_cmgd }, { "+CMGS", cmd_cmgs },
-	{ "+CMGW", cmd_cmgw }, { "+CMSS", cmd_cmss }, { "+CNMA", cmd_cnma }, { "+CSCA", cmd_csca },
-	{ "+CSMP", cmd_csmp }, { "+CSDH", cmd_csdh }, { NULL, NULL },
+	{ "+CSMS", cmd_csms },	     { "+CMGF", cmd_cmgf },	  { "+CPMS", cmd_cpms },
+	{ "+CNMI", cmd_cnmi },	     { "+CMGR", cmd_cmgr },	  { "+CMGL", cmd_cmgl },
+	{ "+CMGD", cmd_cmgd },	     { "+CMGS", modem_cmd_cmgs }, { "+CMGW", modem_cmd_cmgw },
+	{ "+CMSS", modem_cmd_cmss }, { "+CNMA", cmd_cnma },	  { "+CSCA", cmd_csca },
+	{ "+CSMP", cmd_csmp },	     { "+CSDH", cmd_csdh },	  { NULL, NULL },
 };

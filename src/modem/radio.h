@@ -37,6 +37,8 @@ struct radio_events {
 	int (*incoming_sms)(void *ctx, const char *to, const uint8_t *tpdu, size_t len,
 			    const char *sca);
 	void (*ussd_result)(void *ctx, const char *to, int status, const char *text);
+	/* The outcome of a send_sms that returned 1: 0 or a +CMS ERROR code. */
+	void (*sms_sent)(void *ctx, uint32_t ref, int cms_error);
 	void (*network)(void *ctx, bool service, int signal);
 };
 
@@ -49,7 +51,9 @@ struct radio_ops {
 	int (*hangup)(struct radio *r, uint32_t call_id);
 	int (*reject)(struct radio *r, uint32_t call_id, enum radio_reject why);
 	int (*hold)(struct radio *r, uint32_t call_id, bool hold);
-	int (*send_sms)(struct radio *r, const char *from, const uint8_t *tpdu, size_t len);
+	/* 0: sent; 1: the outcome follows as sms_sent(ref); or -errno. */
+	int (*send_sms)(struct radio *r, const char *from, const uint8_t *tpdu, size_t len,
+			uint32_t ref);
 	int (*ussd)(struct radio *r, const char *from, const char *request);
 	void (*ussd_cancel)(struct radio *r, const char *from);
 	void (*free)(struct radio *r);

@@ -17,6 +17,7 @@
 
 #define ROUTER_MAX_CALLS 64
 #define ROUTER_MAX_QUEUED 8
+#define ROUTER_MAX_SUBMITS 32
 
 struct router_vm {
 	struct router *r;
@@ -49,6 +50,13 @@ struct router {
 	int nvms;
 	struct router_call calls[ROUTER_MAX_CALLS];
 	struct router_queued queued[ROUTER_MAX_QUEUED];
+	/* SMS the radio confirms later: which VM each reference belongs to. */
+	struct {
+		bool used;
+		uint32_t ref;
+		int vm;
+	} submits[ROUTER_MAX_SUBMITS];
+	uint32_t next_ref;
 	bool service;
 	int signal;
 };
@@ -236,6 +244,18 @@ static void ev_ussd_result(void *ctx, const char *to, int status, const char *te
 		modem_ussd_result(vm->modem, status, text);
 }
 
+static void ev_sms_sent(void *ctx, uint32_t ref, int cms_error)
+{
+	struct router *r = ctx;
+
+	for (int i = 0; i < ROUTER_MAX_SUBMITS; i++) {
+		if (r->submits[i].used && r->submits[i].ref == ref) {
+			r->submits[i].used = false;
+			modem_sms_sent(r->vms[r->submits[i].vm].modem, ref, cms_error);
+		}
+	}
+}
+
 static void ev_network(void *ctx, bool service, int signal)
 {
 	struct router *r = ctx;
@@ -253,6 +273,7 @@ static const struct radio_events router_radio_events = {
 	.call_released = ev_call_released,
 	.incoming_sms = ev_incoming_sms,
 	.ussd_result = ev_ussd_result,
+	.sms_sent = ev_sms_sent,
 	.network = ev_network,
 };
 
@@ -324,13 +345,28 @@ static int host_hold(void *ctx, uint32_t id, bool hold)
 	return vm->r->radio->ops->hold(vm->r->radio, id, hold);
 }
 
-static int host_send_sms(void *ctx, const uint8_t *tpdu, size_t len)
+static int host_send_sms(void *ctx, const uint8_t *tpdu, size_t len, uint32_t *ref)
 {
 	struct router_vm *vm = ctx;
+	struct router *r = vm->r;
+	int slot = -1, ret;
 
 	if (vm->barred)
 		return -EPERM;
-	return vm->r->radio->ops->send_sms(vm->r->radio, vm->cfg.number, tpdu, len);
+	for (int i = 0; i < ROUTER_MAX_SUBMITS && slot < 0; i++) {
+		if (!r->submits[i].used)
+			slot = i;
+	}
+	if (slot < 0)
+		return -EAGAIN;
+	*ref = ++r->next_ref;
+	ret = r->radio->ops->send_sms(r->radio, vm->cfg.number, tpdu, len, *ref);
+	if (ret == 1) {
+		r->submits[slot].used = true;
+		r->submits[slot].ref = *ref;
+		r->submits[slot].vm = vm->index;
+	}
+	return ret;
 }
 
 static int host_ussd(void *ctx, const char *request)

@@ -48,6 +48,7 @@ struct ser_cmd {
 	char text[SER_CMD_MAX];
 	char pdu[2 * SMS_PDU_MAX + 2]; /* K_CMGS: sent after the "> " prompt */
 	uint32_t call_id; /* K_DIAL */
+	uint32_t ref; /* K_CMGS: the router's reference for sms_sent */
 };
 
 struct ser_call {
@@ -86,8 +87,8 @@ static struct serial *ser_of(struct radio *r)
 
 static void send_next(struct serial *s);
 
-static int enqueue(struct serial *s, enum ser_kind kind, const char *text, const char *pdu,
-		   uint32_t call_id)
+static int enqueue_ref(struct serial *s, enum ser_kind kind, const char *text, const char *pdu,
+		       uint32_t call_id, uint32_t ref)
 {
 	struct ser_cmd *c;
 
@@ -98,8 +99,15 @@ static int enqueue(struct serial *s, enum ser_kind kind, const char *text, const
 	snprintf(c->text, sizeof(c->text), "%s", text);
 	snprintf(c->pdu, sizeof(c->pdu), "%s", pdu ? pdu : "");
 	c->call_id = call_id;
+	c->ref = ref;
 	send_next(s);
 	return 0;
+}
+
+static int enqueue(struct serial *s, enum ser_kind kind, const char *text, const char *pdu,
+		   uint32_t call_id)
+{
+	return enqueue_ref(s, kind, text, pdu, call_id, 0);
 }
 
 static void send_next(struct serial *s)
@@ -325,7 +333,14 @@ static void command_done(struct serial *s, bool ok, const char *final)
 		}
 		break;
 	}
-	case K_CMGS:
+	case K_CMGS: {
+		int cms = 0;
+
+		if (!ok && sscanf(final, "+CMS ERROR: %d", &cms) != 1)
+			cms = strcmp(final, "TIMEOUT") ? 500 : 332;
+		s->radio.ev->sms_sent(s->radio.ev_ctx, c->ref, ok ? 0 : cms);
+		break;
+	}
 	case K_PLAIN:
 		if (!ok)
 			log_info("serial: '%s' failed: %s", c->text, final);
@@ -507,7 +522,8 @@ static int ser_hold(struct radio *r, uint32_t id, bool hold)
 					   -ENOENT;
 }
 
-static int ser_send_sms(struct radio *r, const char *from, const uint8_t *tpdu, size_t len)
+static int ser_send_sms(struct radio *r, const char *from, const uint8_t *tpdu, size_t len,
+			uint32_t ref)
 {
 	struct serial *s = ser_of(r);
 	char cmd[32], hex[2 * SMS_PDU_MAX + 2];
@@ -519,7 +535,9 @@ static int ser_send_sms(struct radio *r, const char *from, const uint8_t *tpdu, 
 	if (!hex_encode(tpdu, len, hex + 2, sizeof(hex) - 2))
 		return -EINVAL;
 	snprintf(cmd, sizeof(cmd), "AT+CMGS=%zu", len);
-	return enqueue(s, K_CMGS, cmd, hex, 0);
+	if (enqueue_ref(s, K_CMGS, cmd, hex, 0, ref) < 0)
+		return -EAGAIN;
+	return 1; /* the modem's +CMGS or +CMS ERROR decides */
 }
 
 static int ser_ussd(struct radio *r, const char *from, const char *req)

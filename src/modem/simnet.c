@@ -367,7 +367,8 @@ static void reassemble(struct simnet *sn, const char *from, const struct sms *s,
 	p->used = false;
 }
 
-static int sn_send_sms(struct radio *r, const char *from, const uint8_t *tpdu, size_t len)
+static int sn_send_sms(struct radio *r, const char *from, const uint8_t *tpdu, size_t len,
+		       uint32_t ref)
 {
 	struct simnet *sn = sn_of(r);
 	char text[SMS_TEXT_MAX], esc[SMS_TEXT_MAX * 2], to[SMS_ADDR_BUF];

@@ -28,6 +28,7 @@ struct fake {
 	uint8_t sms[SMS_TPDU_MAX];
 	size_t sms_len;
 	int nsms;
+	int sms_async; /* 1: the radio confirms later */
 	char ussd[256];
 };
 
@@ -70,14 +71,15 @@ static int f_hold(void *ctx, uint32_t id, bool hold)
 	return 0;
 }
 
-static int f_send_sms(void *ctx, const uint8_t *tpdu, size_t len)
+static int f_send_sms(void *ctx, const uint8_t *tpdu, size_t len, uint32_t *ref)
 {
 	struct fake *f = ctx;
 
 	memcpy(f->sms, tpdu, len);
 	f->sms_len = len;
 	f->nsms++;
-	return 0;
+	*ref = 40 + (uint32_t)f->nsms;
+	return f->sms_async;
 }
 
 static int f_ussd(void *ctx, const char *req)
@@ -397,6 +399,38 @@ static void test_sms_send(void **state)
 	assert_string_equal(text, "Price: 5 {EUR}");
 }
 
+static void test_sms_send_confirmed_later(void **state)
+{
+	struct t *t = *state;
+
+	at(t, "ATE0");
+	t->f.sms_async = 1;
+	/* No final result until the radio answers; what the client types waits. */
+	assert_string_equal(
+		send_pdu(t, "AT+CMGS=23", "0011000B916407281553F80000AA0AE8329BFD4697D9EC37", 0x1a),
+		"\r\n> ");
+	assert_string_equal(raw(t, "AT+CGMI\r", 8), "");
+	mark(t);
+	modem_sms_sent(t->m, 999, 0); /* not ours: ignored */
+	assert_string_equal(t->f.out, "");
+	modem_sms_sent(t->m, 41, 0);
+	assert_string_equal(t->f.out, "\r\n+CMGS: 1\r\n\r\nOK\r\n\r\npocketvm\r\n\r\nOK\r\n");
+	/* The network refuses the next one: the client hears why. */
+	send_pdu(t, "AT+CMGS=23", "0011000B916407281553F80000AA0AE8329BFD4697D9EC37", 0x1a);
+	mark(t);
+	modem_sms_sent(t->m, 42, 38);
+	assert_string_equal(t->f.out, "\r\n+CMS ERROR: 38\r\n");
+	/* No answer at all: a network timeout after a minute, and a late answer is dropped. */
+	send_pdu(t, "AT+CMGS=23", "0011000B916407281553F80000AA0AE8329BFD4697D9EC37", 0x1a);
+	mark(t);
+	modem_tick(t->m, 1000 + 61);
+	assert_string_equal(t->f.out, "\r\n+CMS ERROR: 332\r\n");
+	mark(t);
+	modem_sms_sent(t->m, 43, 0);
+	assert_string_equal(t->f.out, "");
+	assert_string_equal(at(t, "AT"), "\r\nOK\r\n");
+}
+
 static void deliver(struct t *t, const char *from, const char *text, int want)
 {
 	struct sms tmpl = { .mti = SMS_DELIVER }, seg;
@@ -546,6 +580,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mt_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auto_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sms_send, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sms_send_confirmed_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sms_receive_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sms_receive_direct, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_urc_waits_for_final_result, setup, teardown),

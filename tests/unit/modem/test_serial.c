@@ -33,6 +33,7 @@ struct fake_modem {
 	char in[8192];
 	size_t in_len;
 	bool in_prompt;
+	bool refuse_sms; /* answer the next submit with +CMS ERROR: 38 */
 	int call_stat; /* -1: none */
 	int call_dir;
 	char call_number[32];
@@ -123,7 +124,8 @@ static void fm_service(struct fake_modem *fm)
 			*end = '\0';
 			snprintf(fm->sent_pdu, sizeof(fm->sent_pdu), "%s", fm->in);
 			fm->in_prompt = false;
-			fm_send(fm, "\r\n+CMGS: 7\r\n\r\nOK\r\n");
+			fm_send(fm, fm->refuse_sms ? "\r\n+CMS ERROR: 38\r\n" :
+						     "\r\n+CMGS: 7\r\n\r\nOK\r\n");
 		} else {
 			end = memchr(fm->in, '\r', fm->in_len);
 			if (!end)
@@ -266,6 +268,13 @@ static void test_serial_backend(void **state)
 	assert_true(run_until(t, fm_saw, "AT+CMGS=23"));
 	assert_true(run_until(t, fm_got_pdu, NULL));
 	assert_string_equal(t->fm.sent_pdu, "0011010B916407281553F80000AA0AE8329BFD4697D9EC37");
+
+	/* The network refuses an SMS: the VM gets the modem's error, not a false OK. */
+	t->fm.refuse_sms = true;
+	vm(t, "AT+CMGS=23");
+	modem_input(router_modem(t->router, 0),
+		    (const uint8_t *)"0011000B916407281553F80000AA0AE8329BFD4697D9EC37\x1a", 49);
+	assert_true(run_until(t, out_has, "+CMS ERROR: 38"));
 
 	/* SMS in: +CMT from the modem lands in the VM's storage. */
 	snprintf(cmt, sizeof(cmt), "\r\n+CMT: ,26\r\n%s\r\n",
