@@ -244,7 +244,15 @@ static bool parse_vm(char *spec, struct modem_config *cfg, char *path, size_t ca
 	return true;
 }
 
-int main(int argc, char **argv)
+struct options {
+	const char *radio;
+	char *vms[ROUTER_MAX_VMS];
+	int nvms;
+	enum router_dsds dsds;
+	bool jail;
+};
+
+static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option opts[] = {
 		{ "radio", required_argument, NULL, 'r' },
@@ -255,40 +263,29 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vm_port ports[ROUTER_MAX_VMS] = { 0 };
-	char *vm_specs[ROUTER_MAX_VMS];
-	int nvms = 0, opt, ret = 1;
-	bool jailed = false;
-	const char *radio_spec = NULL;
-	enum router_dsds dsds = ROUTER_DSDS_BUSY;
 	enum log_level level;
-	struct event_base *base;
-	struct radio *radio = NULL;
-	struct router *router = NULL;
-	struct event *tick = NULL, *sigint = NULL, *sigterm = NULL;
-	struct timeval second = { 1, 0 };
+	int opt;
 
-	log_set_ident("pocketvm-modemd");
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
-			radio_spec = optarg;
+			o->radio = optarg;
 			break;
 		case 'v':
-			if (nvms >= ROUTER_MAX_VMS)
+			if (o->nvms >= ROUTER_MAX_VMS)
 				die("at most %d VMs", ROUTER_MAX_VMS);
-			vm_specs[nvms++] = optarg;
+			o->vms[o->nvms++] = optarg;
 			break;
 		case 'd':
 			if (strcmp(optarg, "busy") == 0)
-				dsds = ROUTER_DSDS_BUSY;
+				o->dsds = ROUTER_DSDS_BUSY;
 			else if (strcmp(optarg, "wait") == 0)
-				dsds = ROUTER_DSDS_WAIT;
+				o->dsds = ROUTER_DSDS_WAIT;
 			else
 				usage();
 			break;
 		case 'j':
-			jailed = true;
+			o->jail = true;
 			break;
 		case 'l':
 			if (!log_parse_level(optarg, &level))
@@ -299,46 +296,68 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (!radio_spec || nvms == 0 || optind != argc)
+	if (!o->radio || o->nvms == 0 || optind != argc)
 		usage();
+}
+
+/* One --vm: its modem in the router and its listening socket. */
+static int add_vm(struct router *router, struct event_base *base, char *spec, struct vm_port *p)
+{
+	struct modem_config cfg;
+	char where[sizeof(p->path)];
+	bool barred;
+	int vm;
+
+	if (!parse_vm(spec, &cfg, p->path, sizeof(p->path), &barred)) {
+		log_error("bad --vm '%s' (NAME,NUMBER,SOCKET[,barred])", spec);
+		return -EINVAL;
+	}
+	vm = router_add_vm(router, &cfg, barred);
+	if (vm < 0) {
+		log_error("VM %s (%s): %s", cfg.name, cfg.number, strerror(-vm));
+		return vm;
+	}
+	p->router = router;
+	p->vm = vm;
+	p->base = base;
+	snprintf(p->name, sizeof(p->name), "%s", cfg.name);
+	snprintf(where, sizeof(where), "%s", p->path);
+	router_set_output(router, vm, port_write, p);
+	p->listener = open_port(p);
+	if (!p->listener) {
+		log_error("%s: cannot listen on %s: %s", p->name, where, strerror(errno));
+		return -errno;
+	}
+	log_info("VM %s: number %s on %s%s", cfg.name, cfg.number, where,
+		 barred ? " (telephony barred)" : "");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct vm_port ports[ROUTER_MAX_VMS] = { 0 };
+	struct options o = { .dsds = ROUTER_DSDS_BUSY };
+	struct event_base *base;
+	struct radio *radio = NULL;
+	struct router *router = NULL;
+	struct event *tick = NULL, *sigint = NULL, *sigterm = NULL;
+	struct timeval second = { 1, 0 };
+	int ret = 1;
+
+	log_set_ident("pocketvm-modemd");
+	parse_options(argc, argv, &o);
 	signal(SIGPIPE, SIG_IGN);
 	base = event_base_new();
 	if (!base)
 		die("cannot create event loop");
-	if (radio_open(base, radio_spec, NULL, NULL, &radio) < 0)
+	if (radio_open(base, o.radio, NULL, NULL, &radio) < 0)
 		goto out;
-	router = router_new(radio, dsds);
+	router = router_new(radio, o.dsds);
 	if (!router)
 		goto out;
-	for (int i = 0; i < nvms; i++) {
-		struct modem_config cfg;
-		struct vm_port *p = &ports[i];
-		char where[sizeof(p->path)];
-		bool barred;
-		int vm;
-
-		if (!parse_vm(vm_specs[i], &cfg, p->path, sizeof(p->path), &barred)) {
-			log_error("bad --vm '%s' (NAME,NUMBER,SOCKET[,barred])", vm_specs[i]);
+	for (int i = 0; i < o.nvms; i++) {
+		if (add_vm(router, base, o.vms[i], &ports[i]) < 0)
 			goto out;
-		}
-		vm = router_add_vm(router, &cfg, barred);
-		if (vm < 0) {
-			log_error("VM %s (%s): %s", cfg.name, cfg.number, strerror(-vm));
-			goto out;
-		}
-		p->router = router;
-		p->vm = vm;
-		p->base = base;
-		snprintf(p->name, sizeof(p->name), "%s", cfg.name);
-		router_set_output(router, vm, port_write, p);
-		p->listener = open_port(p);
-		if (!p->listener) {
-			log_error("%s: cannot listen on %s: %s", p->name, vm_specs[i],
-				  strerror(errno));
-			goto out;
-		}
-		log_info("VM %s: number %s on %s%s", cfg.name, cfg.number, where,
-			 barred ? " (telephony barred)" : "");
 	}
 	tick = event_new(base, -1, EV_PERSIST, on_tick, router);
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
@@ -346,14 +365,14 @@ int main(int argc, char **argv)
 	if (!tick || !sigint || !sigterm || event_add(tick, &second) < 0 ||
 	    event_add(sigint, NULL) < 0 || event_add(sigterm, NULL) < 0)
 		goto out;
-	if (jailed && jail() < 0)
+	if (o.jail && jail() < 0)
 		goto out;
-	log_info("ready: %d VM(s), radio %s, dsds %s", nvms, radio->ops->name,
-		 dsds == ROUTER_DSDS_BUSY ? "busy" : "wait");
+	log_info("ready: %d VM(s), radio %s, dsds %s", o.nvms, radio->ops->name,
+		 o.dsds == ROUTER_DSDS_BUSY ? "busy" : "wait");
 	event_base_dispatch(base);
 	ret = 0;
 out:
-	for (int i = 0; i < nvms; i++) {
+	for (int i = 0; i < o.nvms; i++) {
 		if (ports[i].client)
 			bufferevent_free(ports[i].client);
 		if (ports[i].listener) {

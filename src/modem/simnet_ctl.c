@@ -32,6 +32,7 @@ struct ctl_client {
 	struct ctl *ctl;
 	struct bufferevent *bev;
 	struct event *timer;
+	struct event *resume; /* runs the lines that arrived during a wait */
 	bool waiting;
 	size_t wait_from;
 	char pattern[CTL_LINE_MAX];
@@ -58,6 +59,8 @@ static void client_free(struct ctl_client *c)
 	}
 	if (c->timer)
 		event_free(c->timer);
+	if (c->resume)
+		event_free(c->resume);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -100,15 +103,19 @@ static void wait_done(struct ctl_client *c, const char *line)
 	else
 		snprintf(reply, sizeof(reply), "ERR timeout\n");
 	bufferevent_enable(c->bev, EV_READ);
+	/* Lines already buffered run from the loop, not from inside the log hook. */
+	event_active(c->resume, EV_TIMEOUT, 0);
 	send_line(c, reply);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	process_lines(arg);
 }
 
 static void wait_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	struct ctl_client *c = arg;
-
-	wait_done(c, NULL);
-	process_lines(c);
+	wait_done(arg, NULL);
 }
 
 /* A new log line: wake the waiters it satisfies. */
@@ -216,11 +223,16 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->ctl = ctl;
 	c->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(ctl->base, wait_timeout, c);
-	if (!c->bev || !c->timer) {
+	c->resume = event_new(ctl->base, -1, 0, resume_cb, c);
+	if (!c->bev || !c->timer || !c->resume) {
 		if (c->bev)
 			bufferevent_free(c->bev);
 		else
 			close(fd);
+		if (c->timer)
+			event_free(c->timer);
+		if (c->resume)
+			event_free(c->resume);
 		free(c);
 		return;
 	}

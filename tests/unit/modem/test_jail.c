@@ -77,10 +77,32 @@ static void status_field(pid_t pid, const char *key, char *out, size_t cap)
 	fclose(f);
 }
 
+/* What an auditor checks: seccomp on, no_new_privs, no capabilities, uid nobody. */
+static void check_confined(pid_t pid)
+{
+	char field[128], uid[16];
+
+	/* Lockdown happens after setup; give it the moment it needs. */
+	for (int i = 0; i < 300; i++) {
+		status_field(pid, "Seccomp:", field, sizeof(field));
+		if (!strcmp(field, "2"))
+			break;
+		usleep(10000);
+	}
+	assert_string_equal(field, "2");
+	status_field(pid, "NoNewPrivs:", field, sizeof(field));
+	assert_string_equal(field, "1");
+	status_field(pid, "CapEff:", field, sizeof(field));
+	assert_string_equal(field, "0000000000000000");
+	status_field(pid, "Uid:", field, sizeof(field));
+	snprintf(uid, sizeof(uid), "%.5s", field);
+	assert_string_equal(uid, "65534");
+}
+
 static void test_jailed_daemon_serves(void **state)
 {
 	const char *build = getenv("POCKETVM_BUILD");
-	char exe[512], radio[200], vm[200], field[128], uid[16];
+	char exe[512], radio[200], vm[200];
 	char *envp[] = { "ASAN_OPTIONS=detect_leaks=0", NULL };
 	pid_t pid, host_pid;
 	int listen_fd, fds[4], status, a, ctl;
@@ -118,21 +140,7 @@ static void test_jailed_daemon_serves(void **state)
 	host_pid = pid;
 	for (int i = 0; i < 300 && access(ctl_path, F_OK); i++)
 		usleep(10000);
-	/* Lockdown happens after setup; give it the moment it needs. */
-	for (int i = 0; i < 300; i++) {
-		status_field(host_pid, "Seccomp:", field, sizeof(field));
-		if (!strcmp(field, "2"))
-			break;
-		usleep(10000);
-	}
-	assert_string_equal(field, "2");
-	status_field(host_pid, "NoNewPrivs:", field, sizeof(field));
-	assert_string_equal(field, "1");
-	status_field(host_pid, "CapEff:", field, sizeof(field));
-	assert_string_equal(field, "0000000000000000");
-	status_field(host_pid, "Uid:", field, sizeof(field));
-	snprintf(uid, sizeof(uid), "%.5s", field);
-	assert_string_equal(uid, "65534");
+	check_confined(host_pid);
 
 	/* Still a working modem: commands, and a call from the network rings. */
 	a = unix_connect(vm_path, 0);
