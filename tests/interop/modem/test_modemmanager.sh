@@ -28,6 +28,10 @@ if [ "${1:-}" != "--inner" ]; then
 	TMP=$(mktemp -d /tmp/pocketvm-mm.XXXXXX)
 	MODEMD_PID=
 	cleanup() {
+		# ModemManager, should the D-Bus session have been cut short.
+		if [ -s "$TMP/mm.pid" ]; then
+			kill "$(cat "$TMP/mm.pid")" 2>/dev/null || true
+		fi
 		if [ -n "$MODEMD_PID" ]; then
 			kill "$MODEMD_PID" 2>/dev/null || true
 			wait "$MODEMD_PID" 2>/dev/null || true
@@ -35,6 +39,7 @@ if [ "${1:-}" != "--inner" ]; then
 		[ -n "${POCKETVM_KEEP_TMP:-}" ] && echo "kept $TMP" || rm -rf "$TMP"
 	}
 	trap cleanup EXIT
+	trap 'exit 1' TERM INT
 	"$MODEMD" --radio "simnet:$TMP/simnet.sock" \
 		--vm "a,$NUM_A,$TMP/a.sock" --vm "b,$NUM_B,$TMP/b.sock" 2>"$TMP/modemd.log" &
 	MODEMD_PID=$!
@@ -65,6 +70,7 @@ cleanup_inner() {
 	fi
 }
 trap cleanup_inner EXIT
+trap 'exit 1' TERM INT
 
 mm() { mmcli --test-session "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -88,6 +94,7 @@ key() {
 ModemManager --test-session --test-enable --no-auto-scan --test-no-udev --debug \
 	>"$TMP/mm.log" 2>&1 &
 MM_PID=$!
+echo "$MM_PID" >"$TMP/mm.pid"
 poll 20 gdbus introspect --session -d org.freedesktop.ModemManager1 \
 	-o /org/freedesktop/ModemManager1 || fail "ModemManager did not come up on D-Bus"
 
