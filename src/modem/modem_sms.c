@@ -494,6 +494,39 @@ static void show_cmt(struct modem *m, const uint8_t *pdu, size_t len, size_t off
 	modem_urc2(m, hdr, body);
 }
 
+/*
+ * An SMS-STATUS-REPORT: shown as +CDS when the client asked for reports
+ * (+CNMI <ds> 1 or 2; we never store them), else dropped as 27.005 says.
+ */
+static int deliver_report(struct modem *m, const uint8_t *tpdu, size_t len, const char *sca)
+{
+	char hdr[160], body[2 * SMS_PDU_MAX + 1], ts[32], dt[32];
+	uint8_t pdu[SMS_PDU_MAX];
+	size_t plen, off;
+	const char *err;
+	struct sms r;
+
+	if (!sms_decode_report(tpdu, len, &r, &err)) {
+		log_info("modem %s: SMS-STATUS-REPORT refused: %s", m->cfg.name, err);
+		return -EINVAL;
+	}
+	if (m->cnmi[3] == 0)
+		return 0;
+	if (m->cmgf == 0) {
+		if (!modem_sms_build_pdu(sca, tpdu, len, pdu, &plen, &off))
+			return -EINVAL;
+		snprintf(hdr, sizeof(hdr), "+CDS: %zu", len);
+		hex_encode(pdu, plen, body, sizeof(body));
+		modem_urc2(m, hdr, body);
+		return 0;
+	}
+	sms_scts_text(r.scts, ts, sizeof(ts));
+	sms_scts_text(r.dt, dt, sizeof(dt));
+	modem_urc(m, "+CDS: %u,%u,\"%s\",%u,\"%s\",\"%s\",%u", tpdu[0], r.mr, r.addr, r.toa, ts, dt,
+		  r.status);
+	return 0;
+}
+
 int modem_deliver_sms(struct modem *m, const uint8_t *tpdu, size_t len, const char *sca)
 {
 	uint8_t pdu[SMS_PDU_MAX];
@@ -505,6 +538,8 @@ int modem_deliver_sms(struct modem *m, const uint8_t *tpdu, size_t len, const ch
 
 	if (m->cfun != 1 || modem_reg_status(m) != 1)
 		return -ENETDOWN;
+	if (len > 0 && (tpdu[0] & 3) == SMS_STATUS_REPORT)
+		return deliver_report(m, tpdu, len, sca);
 	if (!sms_decode(tpdu, len, SMS_DELIVER, &s, &err)) {
 		log_info("modem %s: SMS-DELIVER refused: %s", m->cfg.name, err);
 		return -EINVAL;

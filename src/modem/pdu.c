@@ -387,6 +387,86 @@ bool sms_decode(const uint8_t *t, size_t len, enum sms_mti mti, struct sms *s, c
 	return ud_decode(t + p, len - p, t[p - 1], udhi, s, err);
 }
 
+bool sms_decode_report(const uint8_t *t, size_t len, struct sms *s, const char **err)
+{
+	size_t p = 0, used;
+	uint8_t fo, pi;
+
+	memset(s, 0, sizeof(*s));
+	*err = "PDU too short";
+	if (len < 2)
+		return false;
+	fo = t[p++];
+	if ((fo & 3) != SMS_STATUS_REPORT) {
+		*err = "unexpected message type indicator";
+		return false;
+	}
+	s->mti = SMS_STATUS_REPORT;
+	s->more = !(fo & 4);
+	s->srr = fo & 0x20;
+	s->mr = t[p++];
+	if (!addr_decode(t + p, len - p, &used, s->addr, sizeof(s->addr), &s->toa)) {
+		*err = "malformed address";
+		return false;
+	}
+	p += used;
+	if (p + 15 > len)
+		return false;
+	memcpy(s->scts, t + p, 7);
+	memcpy(s->dt, t + p + 7, 7);
+	s->status = t[p + 14];
+	p += 15;
+	if (p == len)
+		return true;
+	/* TP-PI and the parameters it announces; the extension bit ends here. */
+	pi = t[p++];
+	if (pi & 0x01) {
+		if (p >= len)
+			return false;
+		s->pid = t[p++];
+	}
+	if (pi & 0x02) {
+		if (p >= len)
+			return false;
+		s->dcs = t[p++];
+		if (!sms_dcs_parse(s->dcs, &s->alphabet, &s->msg_class)) {
+			*err = "unsupported data coding scheme";
+			return false;
+		}
+	}
+	if (pi & 0x04) {
+		if (p >= len)
+			return false;
+		p++;
+		return ud_decode(t + p, len - p, t[p - 1], fo & 0x40, s, err);
+	}
+	if (p != len) {
+		*err = "trailing octets";
+		return false;
+	}
+	return true;
+}
+
+bool sms_encode_report(const struct sms *s, uint8_t *out, size_t cap, size_t *len)
+{
+	size_t p = 0, n;
+
+	if (cap < 2)
+		return false;
+	out[p++] = (uint8_t)(SMS_STATUS_REPORT | (s->more ? 0 : 4) | (s->srr ? 0x20 : 0));
+	out[p++] = s->mr;
+	if (!addr_encode(s->addr, s->toa, out + p, cap - p, &n))
+		return false;
+	p += n;
+	if (p + 15 > cap)
+		return false;
+	memcpy(out + p, s->scts, 7);
+	memcpy(out + p + 7, s->dt, 7);
+	out[p + 14] = s->status;
+	*len = p + 15;
+	return true;
+}
+
 static size_t udh_build(const struct sms *s, uint8_t *h)
 {
 	size_t n = 0;

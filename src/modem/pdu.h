@@ -26,6 +26,7 @@
 enum sms_mti {
 	SMS_DELIVER = 0,
 	SMS_SUBMIT = 1,
+	SMS_STATUS_REPORT = 2,
 };
 
 enum sms_alphabet {
@@ -55,6 +56,8 @@ struct sms {
 	uint8_t vpf; /* SUBMIT: 0 none, 2 relative, 1/3 enhanced/absolute */
 	uint8_t vp[7];
 	uint8_t scts[7]; /* DELIVER: service centre time stamp, as on the air */
+	uint8_t dt[7]; /* STATUS-REPORT: discharge time */
+	uint8_t status; /* STATUS-REPORT: TP-ST, 0x00 = received by the recipient */
 	/* Concatenation (TS 23.040 9.2.3.24.1/.8), from or for the UDH. */
 	bool concat;
 	uint16_t concat_ref;
@@ -77,6 +80,13 @@ bool sms_dcs_parse(uint8_t dcs, enum sms_alphabet *alphabet, int *msg_class);
  */
 bool sms_decode(const uint8_t *tpdu, size_t len, enum sms_mti mti, struct sms *out,
 		const char **err);
+
+/*
+ * SMS-STATUS-REPORT (TS 23.040 9.2.2.3): mr, addr (the recipient), scts,
+ * dt, status, srr (TP-SRQ); optional PID/DCS/user data are read, not written.
+ */
+bool sms_decode_report(const uint8_t *tpdu, size_t len, struct sms *out, const char **err);
+bool sms_encode_report(const struct sms *s, uint8_t *out, size_t cap, size_t *len);
 
 /* Encodes s into out (cap octets); false if it cannot fit or is inconsistent. */
 bool sms_encode(const struct sms *s, uint8_t *out, size_t cap, size_t *len);

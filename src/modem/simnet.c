@@ -313,6 +313,28 @@ int sn_queue_deliver(struct simnet *sn, const char *to, const uint8_t *tpdu, siz
 	return 0;
 }
 
+/* An SMS-STATUS-REPORT for line `to` about its message mr to recipient. */
+void sn_queue_report(struct simnet *sn, const char *to, uint8_t mr, const char *recipient,
+		     uint8_t status)
+{
+	struct sms r = { .mti = SMS_STATUS_REPORT, .mr = mr, .status = status };
+	struct sn_event *ev;
+
+	snprintf(r.addr, sizeof(r.addr), "%s", recipient);
+	sms_scts_from_time(time(NULL), r.scts);
+	memcpy(r.dt, r.scts, sizeof(r.dt));
+	ev = sn_ev_new(sn, EV_SMS);
+	if (!ev)
+		return;
+	if (!sms_encode_report(&r, ev->tpdu, sizeof(ev->tpdu), &ev->len)) {
+		free(ev);
+		return;
+	}
+	snprintf(ev->to, sizeof(ev->to), "%s", to);
+	ev->part = ev->parts = 1;
+	sn_ev_push(sn, ev);
+}
+
 /* Collects the parts of a concatenated SUBMIT; logs the whole text once complete. */
 static void reassemble(struct simnet *sn, const char *from, const struct sms *s, const char *text)
 {
@@ -372,7 +394,9 @@ static int sn_send_sms(struct radio *r, const char *from, const uint8_t *tpdu, s
 {
 	struct simnet *sn = sn_of(r);
 	char text[SMS_TEXT_MAX], esc[SMS_TEXT_MAX * 2], to[SMS_ADDR_BUF];
-	uint8_t out[SMS_TPDU_MAX];
+	uint8_t out[SMS_TPDU_MAX], mr;
+	bool srr;
+	int ret;
 	const char *err;
 	struct sms s;
 	size_t olen;
@@ -389,10 +413,16 @@ static int sn_send_sms(struct radio *r, const char *from, const uint8_t *tpdu, s
 	sn_log(sn, "SMS-SUBMIT from=%s to=%s mr=%u part=%u/%u text=\"%s\"", from, s.addr, s.mr,
 	       s.concat ? s.concat_seq : 1, s.concat ? s.concat_total : 1, esc);
 	reassemble(sn, from, &s, text);
-	if (!sn_is_line(sn, s.addr))
+	if (!sn_is_line(sn, s.addr)) {
+		/* An outside recipient: the network has it delivered at once. */
+		if (s.srr)
+			sn_queue_report(sn, from, s.mr, s.addr, 0x00);
 		return 0;
+	}
 	/* To one of our own lines: relay as SMS-DELIVER from the sender's number. */
 	snprintf(to, sizeof(to), "%s", s.addr);
+	srr = s.srr;
+	mr = s.mr;
 	s.mti = SMS_DELIVER;
 	snprintf(s.addr, sizeof(s.addr), "%s", from);
 	s.more = false;
@@ -401,8 +431,15 @@ static int sn_send_sms(struct radio *r, const char *from, const uint8_t *tpdu, s
 	sms_scts_from_time(time(NULL), s.scts);
 	if (!sms_encode(&s, out, sizeof(out), &olen))
 		return -EINVAL;
-	return sn_queue_deliver(sn, to, out, olen, ++sn->next_sms, s.concat ? s.concat_seq : 1,
-				s.concat ? s.concat_total : 1);
+	ret = sn_queue_deliver(sn, to, out, olen, ++sn->next_sms, s.concat ? s.concat_seq : 1,
+			       s.concat ? s.concat_total : 1);
+	if (ret == 0 && srr) {
+		/* The report waits for the delivery to the other line. */
+		sn->tail->report = true;
+		snprintf(sn->tail->report_to, sizeof(sn->tail->report_to), "%s", from);
+		sn->tail->report_mr = mr;
+	}
+	return ret;
 }
 
 /* The network's USSD service: balance, own number, a small menu. */
@@ -559,6 +596,14 @@ static void dispatch_one(struct simnet *sn, struct sn_event *ev)
 		break;
 	case EV_SMS:
 		r = cb->incoming_sms(ctx, ev->to, ev->tpdu, ev->len, SN_SMSC);
+		if (ev->sms_id == 0) {
+			sn_log(sn, "SMS-STATUS-REPORT to=%s %s", ev->to,
+			       r == 0 ? "delivered" : sms_error(r));
+			break;
+		}
+		if (ev->report)
+			sn_queue_report(sn, ev->report_to, ev->report_mr, ev->to,
+					r == 0 ? 0x00 : 0x41);
 		if (r == 0)
 			sn_log(sn, "SMS-DELIVER id=%u part=%u/%u to=%s delivered", ev->sms_id,
 			       ev->part, ev->parts, ev->to);

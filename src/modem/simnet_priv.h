@@ -39,6 +39,10 @@ struct sn_event {
 	int status;
 	char text[512];
 	unsigned int sms_id, part, parts;
+	/* A status report is owed to report_to (TP-MR report_mr) once delivered. */
+	bool report;
+	char report_to[SMS_ADDR_BUF];
+	uint8_t report_mr;
 };
 
 enum leg_state {
@@ -109,5 +113,7 @@ void sn_call_end(struct simnet *sn, struct sn_call *c, enum modem_release why);
 void sn_incoming_event(struct simnet *sn, const struct sn_call *c);
 int sn_queue_deliver(struct simnet *sn, const char *to, const uint8_t *tpdu, size_t len,
 		     unsigned int id, unsigned int part, unsigned int parts);
+void sn_queue_report(struct simnet *sn, const char *to, uint8_t mr, const char *recipient,
+		     uint8_t status);
 
 #endif

@@ -247,6 +247,36 @@ static void test_reencode_keeps_address(void **state)
 	assert_string_equal(back.addr, "#");
 }
 
+static void test_status_report(void **state)
+{
+	struct sms r = { .mti = SMS_STATUS_REPORT, .mr = 0x2a, .status = 0x00, .srr = true }, back;
+	uint8_t pdu[64];
+	const char *err;
+	size_t len;
+	char hex[160];
+
+	strcpy(r.addr, "+15559999");
+	sms_scts_from_time(86400 * 365, r.scts);
+	memcpy(r.dt, r.scts, 7);
+	assert_true(sms_encode_report(&r, pdu, sizeof(pdu), &len));
+	hex_encode(pdu, len, hex, sizeof(hex));
+	/* fo (report, no more, SRQ), MR, RA, SCTS, DT, ST */
+	assert_string_equal(hex, "262A08915155999917101000000000"
+				 "17101000000000"
+				 "00");
+	assert_true(sms_decode_report(pdu, len, &back, &err));
+	assert_int_equal(back.mr, 0x2a);
+	assert_string_equal(back.addr, "+15559999");
+	assert_int_equal(back.status, 0);
+	assert_true(back.srr);
+	/* With TP-PI announcing a PID: accepted; a report is not a DELIVER. */
+	pdu[len] = 0x01;
+	pdu[len + 1] = 0x00;
+	assert_true(sms_decode_report(pdu, len + 2, &back, &err));
+	assert_false(sms_decode_report(pdu, len + 1, &back, &err));
+	assert_false(sms_decode(pdu, len, SMS_DELIVER, &back, &err));
+}
+
 static void test_invalid_pdus(void **state)
 {
 	static const char *const bad[] = {
@@ -315,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_concat_udh_fill_bits),
 		cmocka_unit_test(test_alphanumeric_sender),
 		cmocka_unit_test(test_reencode_keeps_address),
+		cmocka_unit_test(test_status_report),
 		cmocka_unit_test(test_invalid_pdus),
 		cmocka_unit_test(test_sca),
 		cmocka_unit_test(test_te_charsets),

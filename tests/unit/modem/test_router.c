@@ -369,6 +369,46 @@ static void test_call_between_vms(void **state)
 	world_free(w);
 }
 
+/* SMS-SUBMIT "hi" with TP-SRR to +19990007 / to B, in the AT PDU form (SCA 00). */
+#define SUBMIT_SRR_EXT "0031000891919900700000AA02E834"
+#define SUBMIT_SRR_B "0031000891515500200000AA02E834"
+
+static void test_status_reports(void **state)
+{
+	struct world *w = world_new(ROUTER_DSDS_BUSY, false);
+	const char *o;
+
+	at(w, 0, "AT+CNMI=2,1,0,1,0");
+	at(w, 0, "AT+CMGS=14");
+	modem_input(router_modem(w->r, 0), (const uint8_t *)SUBMIT_SRR_EXT "\x1a",
+		    strlen(SUBMIT_SRR_EXT) + 1);
+	pump(w);
+	/* The report names the recipient and the message reference the ME gave (1). */
+	o = strstr(w->out[0].buf, "+CDS: 23\r\n");
+	assert_non_null(o);
+	assert_non_null(strstr(o, "07915155000000F00601089191990070"));
+	/* To another VM: the report comes once B has it; B sees no report. */
+	w->out[0].len = 0;
+	at(w, 0, "AT+CMGS=14");
+	modem_input(router_modem(w->r, 0), (const uint8_t *)SUBMIT_SRR_B "\x1a",
+		    strlen(SUBMIT_SRR_B) + 1);
+	pump(w);
+	pump(w);
+	assert_non_null(strstr(w->out[1].buf, "+CMTI: \"SM\",1"));
+	assert_null(strstr(w->out[1].buf, "+CDS"));
+	assert_non_null(strstr(w->out[0].buf, "+CDS: 23\r\n07915155000000F00602089151550020"));
+	/* Without <ds> no report is shown. */
+	w->out[0].len = 0;
+	w->out[0].buf[0] = '\0';
+	at(w, 0, "AT+CNMI=2,1,0,0,0");
+	at(w, 0, "AT+CMGS=14");
+	modem_input(router_modem(w->r, 0), (const uint8_t *)SUBMIT_SRR_EXT "\x1a",
+		    strlen(SUBMIT_SRR_EXT) + 1);
+	pump(w);
+	assert_null(strstr(w->out[0].buf, "+CDS"));
+	world_free(w);
+}
+
 static void test_ussd_goes_to_asker_only(void **state)
 {
 	struct world *w = world_new(ROUTER_DSDS_BUSY, false);
@@ -389,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_dsds_wait),
 		cmocka_unit_test(test_barred_vm),
 		cmocka_unit_test(test_call_between_vms),
+		cmocka_unit_test(test_status_reports),
 		cmocka_unit_test(test_ussd_goes_to_asker_only),
 	};
 
