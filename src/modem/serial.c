@@ -72,7 +72,7 @@ struct serial {
 	time_t sent_at;
 	char resp[SER_RESP_MAX];
 	size_t resp_len;
-	bool cmt_next; /* the next line is a +CMT PDU */
+	bool cmt_next; /* the next line is a +CMT or +CDS PDU */
 	struct ser_call calls[SER_CALLS];
 	uint32_t next_id;
 	bool service;
@@ -358,7 +358,8 @@ static void handle_line(struct serial *s, const char *line)
 		cmt_pdu(s, line);
 		return;
 	}
-	if (!strncmp(line, "+CMT:", 5)) {
+	if (!strncmp(line, "+CMT:", 5) || !strncmp(line, "+CDS:", 5)) {
+		/* Both carry SC address + TPDU; the router tells DELIVER from a report. */
 		s->cmt_next = true;
 	} else if (!strcmp(line, "RING") || !strncmp(line, "+CRING:", 7) ||
 		   !strncmp(line, "+CCWA:", 6)) {
@@ -607,7 +608,7 @@ static int open_tty(const char *path)
 int radio_serial_open(struct event_base *base, const char *arg, struct radio **out)
 {
 	static const char *const init[] = {
-		"ATE0",	    "AT+CMEE=1", "AT+CMGF=0", "AT+CNMI=2,2,0,0,0", "AT+CLIP=1",
+		"ATE0",	    "AT+CMEE=1", "AT+CMGF=0", "AT+CNMI=2,2,0,1,0", "AT+CLIP=1",
 		"AT+CRC=1", "AT+CCWA=1", "AT+CUSD=1", "AT+CREG=1",
 	};
 	struct serial *s = calloc(1, sizeof(*s));

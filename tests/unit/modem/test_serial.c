@@ -222,7 +222,7 @@ static void test_serial_backend(void **state)
 
 	/* Initialisation: the modem is set up for URCs and PDU mode. */
 	assert_true(run_until(t, fm_saw, "AT+CREG?"));
-	assert_true(fm_saw(t, "AT+CNMI=2,2,0,0,0"));
+	assert_true(fm_saw(t, "AT+CNMI=2,2,0,1,0"));
 	assert_true(fm_saw(t, "AT+CMGF=0"));
 	vm(t, "ATE0");
 	vm(t, "AT+CLIP=1;+CNMI=2,1;+CREG?");
@@ -281,6 +281,12 @@ static void test_serial_backend(void **state)
 		 "07915155000000F0040891515577770000071010000000000AE8329BFD4697D9EC37");
 	fm_send(&t->fm, cmt);
 	assert_true(run_until(t, out_has, "+CMTI: \"SM\",1"));
+
+	/* A status report from the modem reaches a VM that asked for them. */
+	vm(t, "AT+CNMI=2,1,0,1,0");
+	fm_send(&t->fm, "\r\n+CDS: 23\r\n07915155000000F00601089191990070"
+			"62118201648300621182016483000000\r\n");
+	assert_true(run_until(t, out_has, "+CDS: 23\r\n07915155000000F00601089191990070"));
 
 	/* USSD. */
 	vm(t, "AT+CUSD=1,\"*100#\",15");
