@@ -285,7 +285,7 @@ static void test_serial_backend(void **state)
 	/* A status report from the modem reaches a VM that asked for them. */
 	vm(t, "AT+CNMI=2,1,0,1,0");
 	fm_send(&t->fm, "\r\n+CDS: 23\r\n07915155000000F00601089191990070"
-			"62118201648300621182016483000000\r\n");
+			"621182016483006211820164830000\r\n");
 	assert_true(run_until(t, out_has, "+CDS: 23\r\n07915155000000F00601089191990070"));
 
 	/* USSD. */
