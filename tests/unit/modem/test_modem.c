@@ -263,6 +263,36 @@ static void test_registration(void **state)
 	assert_string_equal(at(t, "AT+CIND?"), "\r\n+CIND: 5,5,1,0,0,0,0\r\n\r\nOK\r\n");
 }
 
+static void test_indicators(void **state)
+{
+	struct t *t = *state;
+
+	at(t, "ATE0");
+	assert_string_equal(at(t, "AT+CIND=?"),
+			    "\r\n+CIND: (\"battchg\",(0-5)),(\"signal\",(0-5)),(\"service\",(0,1)),"
+			    "(\"call\",(0,1)),(\"roam\",(0,1)),(\"smsfull\",(0,1)),"
+			    "(\"callsetup\",(0-3))\r\n\r\nOK\r\n");
+	/* Nothing is reported until +CMER asks for it. */
+	mark(t);
+	modem_set_network(t->m, true, false, 31);
+	assert_string_equal(t->f.out, "");
+	at(t, "AT+CMER=3,0,0,1");
+	mark(t);
+	modem_set_network(t->m, false, false, 31);
+	assert_string_equal(t->f.out, "\r\n+CIEV: 3,0\r\n\r\n+CIEV: 2,0\r\n");
+	modem_set_network(t->m, true, false, 31);
+	mark(t);
+	assert_int_equal(modem_incoming_call(t->m, 5, "+15558888"), 0);
+	assert_non_null(strstr(t->f.out, "+CIEV: 7,1"));
+	mark(t);
+	at(t, "ATA");
+	assert_non_null(strstr(t->f.out, "+CIEV: 4,1"));
+	assert_non_null(strstr(t->f.out, "+CIEV: 7,0"));
+	/* URCs follow the final result of the command that caused them. */
+	assert_true(strstr(t->f.out, "OK") < strstr(t->f.out, "+CIEV"));
+	assert_string_equal(at(t, "AT+CIND?"), "\r\n+CIND: 5,5,1,1,0,0,0\r\n\r\nOK\r\n");
+}
+
 static void test_mo_call(void **state)
 {
 	struct t *t = *state;
@@ -576,6 +606,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors_and_cmee, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_and_sim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_indicators, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mo_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mt_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auto_answer, setup, teardown),
