@@ -27,6 +27,7 @@
 
 static char dir[64];
 static char vm_path[128], ctl_path[128];
+static pid_t daemon_pid;
 
 static const char *read_until(int fd, const char *want)
 {
@@ -109,13 +110,9 @@ static void test_jailed_daemon_serves(void **state)
 
 	if (!build) {
 		print_message("SKIP: POCKETVM_BUILD not set\n");
+		rmdir(dir);
 		exit(77);
 	}
-	snprintf(dir, sizeof(dir), "/tmp/pocketvm-jail-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	chmod(dir, 0755);
-	snprintf(vm_path, sizeof(vm_path), "%s/a.sock", dir);
-	snprintf(ctl_path, sizeof(ctl_path), "%s/simnet.sock", dir);
 	snprintf(exe, sizeof(exe), "%s/src/modem/pocketvm-modemd", build);
 	snprintf(radio, sizeof(radio), "simnet:%s", ctl_path);
 	snprintf(vm, sizeof(vm), "a,+15550001,fd:3");
@@ -133,11 +130,12 @@ static void test_jailed_daemon_serves(void **state)
 
 	if (ret == -EPERM || ret == -EINVAL || ret == -ENOSPC) {
 		print_message("SKIP: cannot create namespaces here (%s)\n", strerror(-ret));
+		rmdir(dir);
 		exit(77);
 	}
 	assert_int_equal(ret, 0);
 	close(listen_fd);
-	host_pid = pid;
+	host_pid = daemon_pid = pid;
 	for (int i = 0; i < 300 && access(ctl_path, F_OK); i++)
 		usleep(10000);
 	check_confined(host_pid);
@@ -166,20 +164,43 @@ static void test_jailed_daemon_serves(void **state)
 
 	kill(host_pid, SIGTERM);
 	assert_int_equal(waitpid(host_pid, &status, 0), host_pid);
+	daemon_pid = 0;
 	/* A clean exit, not SIGSYS: shutdown stays inside the allowlist. */
 	if (WIFSIGNALED(status))
 		print_message("modemd killed by signal %d\n", WTERMSIG(status));
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/pocketvm-jail-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	chmod(dir, 0755);
+	snprintf(vm_path, sizeof(vm_path), "%s/a.sock", dir);
+	snprintf(ctl_path, sizeof(ctl_path), "%s/simnet.sock", dir);
+	return 0;
+}
+
+/* Also after a failed assertion: no daemon and no socket left behind. */
+static int teardown(void **state)
+{
+	if (daemon_pid > 0) {
+		kill(daemon_pid, SIGKILL);
+		waitpid(daemon_pid, NULL, 0);
+		daemon_pid = 0;
+	}
 	unlink(vm_path);
 	unlink(ctl_path);
 	rmdir(dir);
+	return 0;
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_jailed_daemon_serves),
+		cmocka_unit_test_setup_teardown(test_jailed_daemon_serves, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
