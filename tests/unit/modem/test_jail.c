@@ -130,6 +130,7 @@ static void test_jailed_daemon_serves(void **state)
 
 	if (ret == -EPERM || ret == -EINVAL || ret == -ENOSPC) {
 		print_message("SKIP: cannot create namespaces here (%s)\n", strerror(-ret));
+		unlink(vm_path);
 		rmdir(dir);
 		exit(77);
 	}
