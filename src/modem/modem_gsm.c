@@ -143,6 +143,11 @@ void modem_set_network(struct modem *m, bool service, bool barred, int signal)
 	m->service = service;
 	m->barred = barred;
 	m->signal = signal;
+	/* Losing the network (or being barred) ends the calls in progress. */
+	if ((!service || barred) && modem_call_count(m) > 0) {
+		modem_calls_reset(m);
+		modem_urc(m, "NO CARRIER");
+	}
 	modem_report_registration(m, old);
 }
 

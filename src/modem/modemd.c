@@ -36,6 +36,7 @@
 #include "common/log.h"
 #include "common/sandbox.h"
 #include "common/util.h"
+#include "modem/control.h"
 #include "modem/listen.h"
 #include "modem/radio.h"
 #include "modem/router.h"
@@ -216,7 +217,7 @@ static void usage(void)
 		"usage: pocketvm-modemd --radio simnet:CTL_SOCKET[,sms-gap-ms=N]|serial:TTY[,NUMBER]\n"
 		"                       --vm NAME,NUMBER,SOCKET[,barred] [--vm ...]\n"
 		"                       [--dsds busy|wait] [--log-level error|warn|info|debug]\n"
-		"                       [--jail]   (SOCKET may be fd:N)\n");
+		"                       [--control PATH|fd:N] [--jail]   (SOCKET may be fd:N)\n");
 	exit(2);
 }
 
@@ -246,6 +247,7 @@ static bool parse_vm(char *spec, struct modem_config *cfg, char *path, size_t ca
 
 struct options {
 	const char *radio;
+	const char *control;
 	char *vms[ROUTER_MAX_VMS];
 	int nvms;
 	enum router_dsds dsds;
@@ -260,6 +262,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "dsds", required_argument, NULL, 'd' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "jail", no_argument, NULL, 'j' },
+		{ "control", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -286,6 +289,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'j':
 			o->jail = true;
+			break;
+		case 'c':
+			o->control = optarg;
 			break;
 		case 'l':
 			if (!log_parse_level(optarg, &level))
@@ -341,6 +347,7 @@ int main(int argc, char **argv)
 	struct radio *radio = NULL;
 	struct router *router = NULL;
 	struct event *tick = NULL, *sigint = NULL, *sigterm = NULL;
+	struct control *control = NULL;
 	struct timeval second = { 1, 0 };
 	int ret = 1;
 
@@ -358,6 +365,10 @@ int main(int argc, char **argv)
 	for (int i = 0; i < o.nvms; i++) {
 		if (add_vm(router, base, o.vms[i], &ports[i]) < 0)
 			goto out;
+	}
+	if (o.control && !(control = control_new(base, o.control, router))) {
+		log_error("control: cannot listen on %s: %s", o.control, strerror(errno));
+		goto out;
 	}
 	tick = event_new(base, -1, EV_PERSIST, on_tick, router);
 	sigint = evsignal_new(base, SIGINT, on_signal, base);
@@ -381,6 +392,7 @@ out:
 				modem_unlink_own(ports[i].path, &ports[i].id);
 		}
 	}
+	control_free(control);
 	if (tick)
 		event_free(tick);
 	if (sigint)

@@ -464,6 +464,47 @@ int router_vm_count(const struct router *r)
 	return r->nvms;
 }
 
+int router_set_barred(struct router *r, int vm, bool barred)
+{
+	if (vm < 0 || vm >= r->nvms)
+		return -ENOENT;
+	r->vms[vm].barred = barred;
+	if (barred) {
+		for (int i = 0; i < ROUTER_MAX_QUEUED; i++) {
+			struct router_queued *q = &r->queued[i];
+
+			if (q->used && q->vm == vm) {
+				q->used = false;
+				reject(r, q->id, RADIO_REJECT_UNREACHABLE);
+			}
+		}
+	}
+	log_info("router: VM %s %s", r->vms[vm].cfg.name,
+		 barred ? "barred from telephony" : "allowed telephony");
+	/* The modem drops its calls itself when it learns it is barred. */
+	modem_set_network(r->vms[vm].modem, r->service, barred, r->signal);
+	return 0;
+}
+
+int router_find_vm(const struct router *r, const char *name)
+{
+	for (int i = 0; i < r->nvms; i++) {
+		if (strcmp(r->vms[i].cfg.name, name) == 0)
+			return i;
+	}
+	return -ENOENT;
+}
+
+const struct modem_config *router_vm_config(const struct router *r, int vm)
+{
+	return &r->vms[vm].cfg;
+}
+
+bool router_vm_barred(const struct router *r, int vm)
+{
+	return r->vms[vm].barred;
+}
+
 void router_tick(struct router *r, time_t now)
 {
 	for (int i = 0; i < r->nvms; i++)

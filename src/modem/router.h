@@ -45,6 +45,17 @@ void router_set_output(struct router *r, int vm, router_write_fn fn, void *ctx);
 struct modem *router_modem(struct router *r, int vm);
 int router_vm_count(const struct router *r);
 
+/*
+ * Changes a VM's policy at run time (the enterprise locks the work VM):
+ * barring ends its calls, drops calls waiting for it, and its modem then
+ * reports registration denied. Returns 0 or -ENOENT.
+ */
+int router_set_barred(struct router *r, int vm, bool barred);
+/* The VM called name, or -ENOENT. */
+int router_find_vm(const struct router *r, const char *name);
+const struct modem_config *router_vm_config(const struct router *r, int vm);
+bool router_vm_barred(const struct router *r, int vm);
+
 /* Timers of every modem (RING repetition...). */
 void router_tick(struct router *r, time_t now);
 

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/pocketvm-modemd-XXXXXX";
-static char path_a[128], path_b[128], path_ctl[128];
+static char path_a[128], path_b[128], path_ctl[128], path_control[128];
 static pid_t daemon_pid;
 
 static int connect_to(const char *path)
@@ -93,22 +93,28 @@ static int setup(void **state)
 	snprintf(path_a, sizeof(path_a), "%s/a.sock", dir);
 	snprintf(path_b, sizeof(path_b), "%s/b.sock", dir);
 	snprintf(path_ctl, sizeof(path_ctl), "%s/simnet.sock", dir);
+	snprintf(path_control, sizeof(path_control), "%s/control.sock", dir);
 	snprintf(vm_a, sizeof(vm_a), "a,+15550001,%s", path_a);
 	snprintf(vm_b, sizeof(vm_b), "b,+15550002,%s", path_b);
 	snprintf(radio, sizeof(radio), "simnet:%s", path_ctl);
 	daemon_pid = fork();
 	if (daemon_pid == 0) {
-		execl(exe, exe, "--radio", radio, "--vm", vm_a, "--vm", vm_b, "--log-level", "warn",
-		      (char *)NULL);
+		execl(exe, exe, "--radio", radio, "--vm", vm_a, "--vm", vm_b, "--control",
+		      path_control, "--log-level", "warn", (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 200; i++) {
 		struct stat st;
 
-		if (stat(path_a, &st) == 0 && stat(path_b, &st) == 0 && stat(path_ctl, &st) == 0)
+		if (stat(path_a, &st) == 0 && stat(path_b, &st) == 0 && stat(path_ctl, &st) == 0 &&
+		    stat(path_control, &st) == 0)
 			return 0;
 		usleep(10000);
 	}
+	/* cmocka skips teardown after a failed setup: stop the daemon here. */
+	kill(daemon_pid, SIGKILL);
+	waitpid(daemon_pid, NULL, 0);
+	daemon_pid = 0;
 	return -1;
 }
 
@@ -126,6 +132,7 @@ static int teardown(void **state)
 	unlink(path_a);
 	unlink(path_b);
 	unlink(path_ctl);
+	unlink(path_control);
 	rmdir(dir);
 	return 0;
 }
@@ -203,12 +210,62 @@ static void test_reconnect_replaces(void **state)
 	close(a2);
 }
 
+/* One command on a fresh connection to a socket; returns the reply. */
+static const char *command(const char *path, const char *line, const char *until)
+{
+	int fd = connect_to(path);
+	const char *r;
+
+	say(fd, line);
+	r = read_until(fd, until, 2);
+	close(fd);
+	return r;
+}
+
+static void test_bar_at_run_time(void **state)
+{
+	int a = connect_to(path_a), b = connect_to(path_b);
+	const char *r;
+
+	say(a, "ATE0;+CMEE=1\r");
+	read_until(a, "OK\r\n", 2);
+	say(b, "ATE0;+CMEE=1;+CREG=1\r");
+	read_until(b, "OK\r\n", 2);
+	/* A is in a call when the enterprise bars it: the call ends at once. */
+	say(a, "ATD+19990009;\r");
+	read_until(a, "OK\r\n", 2);
+	assert_non_null(
+		strstr(command(path_ctl, "wait 2000 MO-CALL from=+15550001\n", "\n"), "OK"));
+	assert_non_null(strstr(command(path_control, "bar a\n", "\n"), "OK"));
+	assert_non_null(strstr(read_until(a, "NO CARRIER", 2), "NO CARRIER"));
+	assert_non_null(strstr(command(path_ctl, "wait 2000 released by=+15550001\n", "\n"), "OK"));
+	say(a, "ATD+19990009;\r");
+	assert_non_null(strstr(read_until(a, "ERROR", 2), "+CME ERROR: 3"));
+	/* B, barred and unbarred, hears it through +CREG; calls follow the policy. */
+	assert_non_null(strstr(command(path_control, "bar b\n", "\n"), "OK"));
+	assert_non_null(strstr(read_until(b, "+CREG: 3", 2), "+CREG: 3"));
+	r = command(path_control, "list\n", "OK\n");
+	assert_non_null(strstr(r, "vm a +15550001 barred=1\n"));
+	assert_non_null(strstr(r, "vm b +15550002 barred=1\n"));
+	command(path_ctl, "call +19990001 +15550002\n", "\n");
+	assert_non_null(
+		strstr(command(path_ctl, "wait 2000 rejected cause=unreachable\n", "\n"), "OK"));
+	assert_non_null(strstr(command(path_control, "unbar b\n", "\n"), "OK"));
+	assert_non_null(strstr(read_until(b, "+CREG: 1", 2), "+CREG: 1"));
+	command(path_ctl, "call +19990001 +15550002\n", "\n");
+	assert_non_null(strstr(read_until(b, "RING", 2), "RING"));
+	assert_non_null(strstr(command(path_control, "bar nobody\n", "\n"), "ERR"));
+	close(a);
+	close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_stuck_client_does_not_block_others, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bar_at_run_time, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
