@@ -276,6 +276,7 @@ static void cmd_calls(struct simnet *sn, struct reply *r)
 	say(r, "OK");
 }
 
+/* Log lines from SEQ; a reply that would not fit ends early with "OK more SEQ". */
 static void cmd_log(struct simnet *sn, char *args, struct reply *r)
 {
 	char *from = word(&args);
@@ -286,8 +287,13 @@ static void cmd_log(struct simnet *sn, char *args, struct reply *r)
 	for (size_t i = start; i < simnet_log_count(sn); i++) {
 		const char *line = simnet_log_line(sn, i);
 
-		if (line)
-			say(r, "%s", line);
+		if (!line)
+			continue;
+		if (r->len + strlen(line) + 64 > r->cap) {
+			say(r, "OK more %zu", i + 1);
+			return;
+		}
+		say(r, "%s", line);
 	}
 	say(r, "OK");
 }
