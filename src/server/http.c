@@ -433,6 +433,11 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	event_base_dispatch(w->base);
+	/* Close open connections here, and let the loop run their deferred finalizers. */
+	evhttp_free(w->http);
+	w->http = NULL;
+	for (int i = 0; i < 4; i++)
+		event_base_loop(w->base, EVLOOP_NONBLOCK);
 	return NULL;
 }
 
