@@ -372,7 +372,8 @@ long device_enroll(struct pvs *s, const char *token, struct device *d)
 	FILE *f;
 
 	memset(d, 0, sizeof(*d));
-	snprintf(d->dir, sizeof(d->dir), "%s/dev%d", t_tmpdir(), ++seq);
+	snprintf(d->dir, sizeof(d->dir), "%s/dev%d", t_tmpdir(),
+		 __atomic_add_fetch(&seq, 1, __ATOMIC_SEQ_CST));
 	mkdir(d->dir, 0700);
 	client_init(&d->c, s->ca);
 	snprintf(d->c.key, sizeof(d->c.key), "%s/device.key", d->dir);
