@@ -130,7 +130,8 @@ static bool route_match(const char *pattern, const char *path, struct req *r)
 		if (pe - pattern == 2 && pattern[1] == '*') {
 			size_t n = se - path - 1;
 
-			if (n == 0 || n > 128 || nargs == MAX_ARGS)
+			if (n == 0 || n > 128 || nargs == MAX_ARGS ||
+			    n + 1 > sizeof(r->argbuf) - (size_t)(o - r->argbuf))
 				return false;
 			memcpy(o, path + 1, n);
 			o[n] = '\0';
@@ -142,6 +143,21 @@ static bool route_match(const char *pattern, const char *path, struct req *r)
 		pattern = pe;
 		path = se;
 	}
+}
+
+const struct route *route_lookup(enum evhttp_cmd_type method, const char *path, struct req *r,
+				 bool *path_found)
+{
+	*path_found = false;
+	for (int i = 0; i < routes_count; i++) {
+		memset(r->args, 0, sizeof(r->args));
+		if (!route_match(routes[i].pattern, path, r))
+			continue;
+		*path_found = true;
+		if (routes[i].method == method)
+			return &routes[i];
+	}
+	return NULL;
 }
 
 static bool scope_has(const char *scopes, const char *want)
@@ -306,13 +322,7 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 		reply_error(&r, 400, "bad_request", "malformed request URI");
 		return;
 	}
-	for (int i = 0; i < routes_count && !rt; i++) {
-		if (!route_match(routes[i].pattern, r.path, &r))
-			continue;
-		path_found = true;
-		if (routes[i].method == r.method)
-			rt = &routes[i];
-	}
+	rt = route_lookup(r.method, r.path, &r, &path_found);
 	if (!rt) {
 		if (path_found)
 			reply_error(&r, 405, "method_not_allowed", "method not allowed on %s", r.path);

@@ -82,7 +82,7 @@ struct req {
 	const char *path;
 	const char *query;
 	const char *args[MAX_ARGS];
-	char argbuf[MAX_URI];
+	char argbuf[MAX_URI + MAX_ARGS + 1];
 	char *body;
 	size_t body_len;
 	char peer[64];
@@ -108,6 +108,12 @@ extern const struct route routes[];
 extern const int routes_count;
 
 /* http.c */
+/*
+ * The route for method and path, its "*" segments captured into r->args
+ * (each at most 128 bytes). NULL when none; *path_found tells 405 from 404.
+ */
+const struct route *route_lookup(enum evhttp_cmd_type method, const char *path, struct req *r,
+				 bool *path_found);
 int __must_check http_start(struct server *srv);
 void reply_json(struct req *r, int status, json_t *body); /* steals body */
 void reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
