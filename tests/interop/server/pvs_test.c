@@ -578,7 +578,7 @@ out:
 	return st;
 }
 
-static int run(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
 {
 	char cmd[2048];
 	va_list ap;
