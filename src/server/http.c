@@ -12,6 +12,8 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <signal.h>
@@ -422,7 +424,12 @@ static int listen_socket(const char *spec, char *bound, size_t n)
 		return -EINVAL;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/*
+	 * TCP_NODELAY is inherited by accepted sockets on Linux: answers go out as
+	 * several TLS records, and Nagle plus delayed ACKs would add 40 ms each.
+	 */
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
 		log_error("http: cannot listen on %s: %s", spec, strerror(errno));
 		freeaddrinfo(ai);
