@@ -55,6 +55,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	j = json_parse_untrusted(text, size, MAX_JSON_DEPTH, &why);
 	if (j) {
 		rep = keys_recover(vm_jwk, j, &why);
+		if (rep) {
+			/* Differential: libjose's exchange must agree on every accepted point. */
+			json_t *key = json_loads(vm_jwk, 0, NULL);
+			json_t *ref = jose_jwk_exc(NULL, key, j);
+
+			if (!ref || !json_equal(json_object_get(ref, "x"), json_object_get(rep, "x")) ||
+			    !json_equal(json_object_get(ref, "y"), json_object_get(rep, "y")))
+				abort();
+			json_decref(ref);
+			json_decref(key);
+		}
 		json_decref(rep);
 		audit_verifier_init(&v, keys.lease_pub);
 		audit_verify_entry(&v, j);

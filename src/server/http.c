@@ -455,6 +455,7 @@ static void *worker_main(void *arg)
 	w->http = NULL;
 	for (int i = 0; i < 4; i++)
 		event_base_loop(w->base, EVLOOP_NONBLOCK);
+	keys_thread_exit();
 	return NULL;
 }
 

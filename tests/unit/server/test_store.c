@@ -194,6 +194,35 @@ static void test_jose(void **state)
 	assert_non_null(y);
 	assert_true(json_equal(json_object_get(y, "x"), json_object_get(k, "x")));
 	json_decref(y);
+	/* Same answer as libjose's own exchange (Tang's code path) for many points. */
+	for (int i = 0; i < 20; i++) {
+		json_t *e = json_pack("{s:s,s:s}", "alg", "ECMR", "crv", "P-521"), *ref;
+
+		assert_true(jose_jwk_gen(NULL, e));
+		jose_jwk_pub(NULL, e);
+		ref = jose_jwk_exc(NULL, key, e);
+		y = keys_recover(jwk, e, &why);
+		assert_non_null(ref);
+		assert_non_null(y);
+		assert_true(json_equal(json_object_get(y, "x"), json_object_get(ref, "x")));
+		assert_true(json_equal(json_object_get(y, "y"), json_object_get(ref, "y")));
+		json_decref(ref);
+		json_decref(y);
+		json_decref(e);
+	}
+	/* Off the curve: flip a bit of y. */
+	{
+		json_t *e = json_deep_copy(x);
+		char *yv = strdup(json_string_value(json_object_get(e, "y")));
+
+		yv[5] = yv[5] == 'A' ? 'B' : 'A';
+		json_object_set_new(e, "y", json_string(yv));
+		assert_null(keys_recover(jwk, e, &why));
+		assert_string_equal(why, "bad_jwk");
+		assert_null(jose_jwk_exc(NULL, key, e));
+		free(yv);
+		json_decref(e);
+	}
 	/* A P-256 point for a P-521 key, and a private key, are refused. */
 	json_object_set_new(x, "crv", json_string("P-256"));
 	assert_null(keys_recover(jwk, x, &why));
@@ -280,5 +309,8 @@ int main(void)
 		cmocka_unit_test(test_ca),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int r = cmocka_run_group_tests(tests, setup, teardown);
+
+	keys_thread_exit();
+	return r;
 }
