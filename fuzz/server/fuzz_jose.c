@@ -23,18 +23,24 @@ static char *vm_jwk;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char dir[] = "/tmp/pocketvm-fuzz-jose-XXXXXX", kid[THP_MAX], kid1[THP_MAX], *adv;
+	char dir[] = "/tmp/pocketvm-fuzz-jose-XXXXXX", kid[THP_MAX], kid1[THP_MAX], *adv, *sealed;
 	char path[64];
 
 	if (!mkdtemp(dir) || keys_load_or_create(&keys, dir) < 0 ||
-	    keys_vm_new(&keys, &vm_jwk, &adv, kid, kid1) < 0)
+	    keys_vm_new(&keys, "vm", &sealed, &adv, kid, kid1) < 0)
 		abort();
+	vm_jwk = keys_unseal(&keys, "vm", sealed);
+	if (!vm_jwk)
+		abort();
+	free(sealed);
 	free(adv);
 	snprintf(path, sizeof(path), "%s/adv.jwk", dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/lease.jwk", dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/server-id", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/kek", dir);
 	unlink(path);
 	rmdir(dir);
 	return 0;

@@ -531,7 +531,7 @@ void h_vm_create(struct req *r)
 		reply_error(r, 409, "conflict", "image %s@%s is not published", img, ver);
 		goto out;
 	}
-	if (uuid_random(id) < 0 || keys_vm_new(&r->w->keys, &jwk, &adv, kid, kid1) < 0) {
+	if (uuid_random(id) < 0 || keys_vm_new(&r->w->keys, id, &jwk, &adv, kid, kid1) < 0) {
 		reply_error(r, 500, "internal", "cannot create the VM's exchange key");
 		goto out;
 	}

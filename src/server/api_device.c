@@ -425,8 +425,12 @@ static void rec_for(struct req *r, const char *vm, const char *kid)
 		goto out;
 	}
 	req = json_parse_untrusted(r->body, r->body_len, MAX_JSON_DEPTH, &why);
-	rep = req ? keys_recover(jwk, req, &why) : NULL;
+	rep = req ? keys_recover_sealed(&r->w->keys, vm, jwk, req, &why) : NULL;
 	text = rep ? json_dumps(rep, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	if (!text && why && strcmp(why, "internal") == 0) {
+		reply_error(r, 500, "internal", "cannot use this VM's key");
+		goto out;
+	}
 	if (!text) {
 		rec_refuse(r, vm, 400, "bad_jwk", "request is not an acceptable EC JWK");
 		goto out;

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/rand.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,6 +53,21 @@ static int write_secret_file(const char *path, const char *text)
 	if (r < 0)
 		unlink(tmp);
 	return r;
+}
+
+/* base64url of buf into a new string. */
+static char *b64(const void *buf, size_t len)
+{
+	size_t n = jose_b64_enc_buf(NULL, len, NULL, 0);
+	char *out = malloc(n + 1);
+
+	if (out && jose_b64_enc_buf(buf, len, out, n) != n) {
+		free(out);
+		return NULL;
+	}
+	if (out)
+		out[n] = '\0';
+	return out;
 }
 
 static json_t *load_or_gen(const char *dir, const char *file, const char *alg)
@@ -135,9 +152,66 @@ static int fill_derived(struct keys *k)
 	return k->lease_pkey ? 0 : -EINVAL;
 }
 
+#define KEK_LEN 32
+
+static unsigned char *kek_alloc(void)
+{
+	unsigned char *p = calloc(1, KEK_LEN);
+
+	if (p)
+		mlock(p, KEK_LEN); /* best effort: RLIMIT_MEMLOCK may forbid it */
+	return p;
+}
+
+static void kek_free(unsigned char *p)
+{
+	if (!p)
+		return;
+	OPENSSL_cleanse(p, KEK_LEN);
+	munlock(p, KEK_LEN);
+	free(p);
+}
+
+/* STATE/kek: 32 random bytes, created once, mode 0600. */
+static int load_kek(const char *dir, unsigned char **out)
+{
+	char path[4096];
+	unsigned char *kek = kek_alloc();
+	int fd, r = 0;
+
+	if (!kek)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/kek", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, kek, KEK_LEN) != KEK_LEN)
+			r = -EINVAL;
+		close(fd);
+	} else if (errno == ENOENT) {
+		if (RAND_priv_bytes(kek, KEK_LEN) != 1)
+			r = -EIO;
+		fd = r ? -1 : open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (r == 0 && (fd < 0 || write(fd, kek, KEK_LEN) != KEK_LEN || fsync(fd) < 0))
+			r = -EIO;
+		if (fd >= 0)
+			close(fd);
+	} else {
+		r = -errno;
+	}
+	if (r < 0) {
+		log_error("keys: cannot load or create %s: %s", path, strerror(-r));
+		kek_free(kek);
+		return r;
+	}
+	*out = kek;
+	return 0;
+}
+
 int keys_load_or_create(struct keys *k, const char *dir)
 {
 	memset(k, 0, sizeof(*k));
+	if (load_kek(dir, &k->kek) < 0)
+		return -EINVAL;
 	k->adv = load_or_gen(dir, "adv.jwk", "ES512");
 	k->lease = load_or_gen(dir, "lease.jwk", "ES256");
 	if (!k->adv || !k->lease || load_server_id(dir, k->server_id) < 0 || fill_derived(k) < 0) {
@@ -154,7 +228,10 @@ int keys_dup(struct keys *dst, const struct keys *src)
 	dst->lease = json_deep_copy(src->lease);
 	dst->lease_pub = json_deep_copy(src->lease_pub);
 	dst->lease_pkey = dst->lease ? jose_openssl_jwk_to_EVP_PKEY(NULL, dst->lease) : NULL;
-	if (!dst->adv || !dst->lease || !dst->lease_pub || !dst->lease_pkey) {
+	dst->kek = kek_alloc();
+	if (dst->kek)
+		memcpy(dst->kek, src->kek, KEK_LEN);
+	if (!dst->adv || !dst->lease || !dst->lease_pub || !dst->lease_pkey || !dst->kek) {
 		keys_release(dst);
 		return -ENOMEM;
 	}
@@ -167,8 +244,10 @@ void keys_release(struct keys *k)
 	json_decref(k->lease);
 	json_decref(k->lease_pub);
 	EVP_PKEY_free(k->lease_pkey);
+	kek_free(k->kek);
 	k->adv = k->lease = k->lease_pub = NULL;
 	k->lease_pkey = NULL;
+	k->kek = NULL;
 }
 
 /* The Tang advertisement: {"keys":[sig pub, exc pub]} signed by the adv key. */
@@ -202,44 +281,106 @@ out:
 	return out;
 }
 
-int keys_vm_new(const struct keys *k, char **jwk_text, char **adv_text, char kid[THP_MAX],
-		char kid_s1[THP_MAX])
+int keys_vm_new(const struct keys *k, const char *vm, char **sealed, char **adv_text,
+		char kid[THP_MAX], char kid_s1[THP_MAX])
 {
 	json_t *jwk = json_pack("{s:s,s:s}", "alg", "ECMR", "crv", "P-521");
+	char *text = NULL;
 	int r = -EIO;
 
-	*jwk_text = *adv_text = NULL;
+	*sealed = *adv_text = NULL;
 	if (!jwk || !jose_jwk_gen(NULL, jwk))
 		goto out;
 	if (!jwk_thumbprint(jwk, "S256", kid) || !jwk_thumbprint(jwk, "S1", kid_s1))
 		goto out;
-	*jwk_text = json_dumps(jwk, JSON_SORT_KEYS | JSON_COMPACT);
+	text = json_dumps(jwk, JSON_SORT_KEYS | JSON_COMPACT);
+	*sealed = text ? keys_seal(k, vm, text) : NULL;
 	*adv_text = make_adv(k, jwk);
-	if (!*jwk_text || !*adv_text) {
-		free(*jwk_text);
+	if (!*sealed || !*adv_text) {
+		free(*sealed);
 		free(*adv_text);
-		*jwk_text = *adv_text = NULL;
+		*sealed = *adv_text = NULL;
 		goto out;
 	}
 	r = 0;
 out:
+	keys_free_secret(text);
 	json_decref(jwk);
 	return r;
 }
 
-/* base64url of buf into a new string. */
-static char *b64(const void *buf, size_t len)
-{
-	size_t n = jose_b64_enc_buf(NULL, len, NULL, 0);
-	char *out = malloc(n + 1);
+#define SEAL_PREFIX "pvk1."
+#define GCM_NONCE 12
+#define GCM_TAG 16
 
-	if (out && jose_b64_enc_buf(buf, len, out, n) != n) {
+char *keys_seal(const struct keys *k, const char *aad, const char *text)
+{
+	size_t len = strlen(text), blen = GCM_NONCE + len + GCM_TAG;
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	unsigned char *buf = malloc(blen);
+	char *enc = NULL, *out = NULL;
+	int n;
+
+	if (!ctx || !buf || RAND_bytes(buf, GCM_NONCE) != 1 ||
+	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->kek, buf) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)strlen(aad)) != 1 ||
+	    EVP_EncryptUpdate(ctx, buf + GCM_NONCE, &n, (const unsigned char *)text, (int)len) != 1 ||
+	    EVP_EncryptFinal_ex(ctx, buf + GCM_NONCE + n, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG, buf + GCM_NONCE + len) != 1)
+		goto out;
+	enc = b64(buf, blen);
+	if (enc && asprintf(&out, SEAL_PREFIX "%s", enc) < 0)
+		out = NULL;
+out:
+	free(enc);
+	free(buf);
+	EVP_CIPHER_CTX_free(ctx);
+	return out;
+}
+
+char *keys_unseal(const struct keys *k, const char *aad, const char *sealed)
+{
+	size_t plen = strlen(SEAL_PREFIX), blen, len;
+	EVP_CIPHER_CTX *ctx = NULL;
+	unsigned char *buf = NULL;
+	char *out = NULL;
+	int n, ok = 0;
+
+	if (strncmp(sealed, SEAL_PREFIX, plen) != 0)
+		return NULL;
+	sealed += plen;
+	blen = jose_b64_dec_buf(sealed, strlen(sealed), NULL, 0);
+	if (blen == SIZE_MAX || blen <= GCM_NONCE + GCM_TAG)
+		return NULL;
+	len = blen - GCM_NONCE - GCM_TAG;
+	buf = malloc(blen);
+	out = malloc(len + 1);
+	ctx = EVP_CIPHER_CTX_new();
+	if (!buf || !out || !ctx || jose_b64_dec_buf(sealed, strlen(sealed), buf, blen) != blen)
+		goto out;
+	ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->kek, buf) == 1 &&
+	     EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
+	     EVP_DecryptUpdate(ctx, (unsigned char *)out, &n, buf + GCM_NONCE, (int)len) == 1 &&
+	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG, buf + GCM_NONCE + len) == 1 &&
+	     EVP_DecryptFinal_ex(ctx, (unsigned char *)out + n, &n) == 1;
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	free(buf);
+	if (!ok) {
+		if (out)
+			OPENSSL_cleanse(out, len);
 		free(out);
 		return NULL;
 	}
-	if (out)
-		out[n] = '\0';
+	out[len] = '\0';
 	return out;
+}
+
+void keys_free_secret(char *s)
+{
+	if (s)
+		OPENSSL_cleanse(s, strlen(s));
+	free(s);
 }
 
 /* ES256 over "<prot>.<payload>" into the 64-byte JWS form r || s, base64url. */
@@ -460,5 +601,20 @@ out:
 	BN_clear_free(d);
 	BN_CTX_free(ctx);
 	json_decref(key);
+	return rep;
+}
+
+json_t *keys_recover_sealed(const struct keys *k, const char *vm, const char *sealed,
+			    const json_t *req, const char **why)
+{
+	char *text = keys_unseal(k, vm, sealed);
+	json_t *rep;
+
+	if (!text) {
+		*why = "internal";
+		return NULL;
+	}
+	rep = keys_recover(text, req, why);
+	keys_free_secret(text);
 	return rep;
 }

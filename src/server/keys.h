@@ -27,6 +27,7 @@ struct keys {
 	char lease_kid[THP_MAX];
 	char server_id[UUID_LEN + 1];
 	EVP_PKEY *lease_pkey; /* the lease key as OpenSSL holds it, for fast signing */
+	unsigned char *kek;   /* 32 bytes (STATE/kek), mlocked: seals VM keys at rest */
 };
 
 /* Loads the keys from dir, creating missing ones. 0 or -errno (logged). */
@@ -39,11 +40,23 @@ void keys_release(struct keys *k);
 bool jwk_thumbprint(const json_t *jwk, const char *hash, char out[THP_MAX]);
 
 /*
- * A new VM exchange key: *jwk_text (private JWK, caller frees) and *adv_text
- * (the signed Tang advertisement for it), its S256 and S1 thumbprints.
+ * A new VM exchange key for VM vm: *sealed (its private JWK sealed with
+ * keys_seal(), caller frees), *adv_text (the signed Tang advertisement for
+ * it), its S256 and S1 thumbprints.
  */
-int __must_check keys_vm_new(const struct keys *k, char **jwk_text, char **adv_text,
-			     char kid[THP_MAX], char kid_s1[THP_MAX]);
+int __must_check keys_vm_new(const struct keys *k, const char *vm, char **sealed,
+			     char **adv_text, char kid[THP_MAX], char kid_s1[THP_MAX]);
+
+/*
+ * Seals text with AES-256-GCM under the key-encryption key, aad (the VM id)
+ * bound as associated data: "pvk1.<base64url(nonce || ciphertext || tag)>".
+ * A database dump alone then reveals no exchange key. Caller frees.
+ */
+char *keys_seal(const struct keys *k, const char *aad, const char *text);
+/* Opens a keys_seal() value; NULL if it was altered or moved to another aad. */
+char *keys_unseal(const struct keys *k, const char *aad, const char *sealed);
+/* Wipes and frees a keys_unseal() result. */
+void keys_free_secret(char *s);
 
 /*
  * Signs payload (serialized compact, sorted keys) as a flattened JWS with the
@@ -73,6 +86,9 @@ bool keys_verify_detached(const json_t *lease_pub, const char *text, const char 
  * harness compare the two on every input.
  */
 json_t *keys_recover(const char *vm_jwk_text, const json_t *req, const char **why);
+/* keys_recover() for a sealed VM key (as stored) of VM vm. */
+json_t *keys_recover_sealed(const struct keys *k, const char *vm, const char *sealed,
+			    const json_t *req, const char **why);
 
 /* Frees what keys_recover() cached for the calling thread. */
 void keys_thread_exit(void);

@@ -184,7 +184,7 @@ static void test_tls12(void)
 	curl_easy_cleanup(k);
 }
 
-static void test_rate_limit(struct client *anon)
+static void test_rate_limit(struct client *anon, struct device *d)
 {
 	char url[256];
 	struct resp r;
@@ -203,6 +203,14 @@ static void test_rate_limit(struct client *anon)
 	CHECK(r.status == 429 && !strcmp(resp_error(&r), "rate_limited") && i < 10,
 	      "guessing enrollment tokens is rate limited after %d attempts", i);
 	resp_free(&r);
+	{
+		const char *nonce;
+
+		device_checkin(d, srv.url, NULL, &r, &nonce);
+		CHECK(r.status == 200,
+		      "an enrolled device on the same address is not throttled (%ld)", r.status);
+		resp_free(&r);
+	}
 }
 
 int main(int argc, char **argv)
@@ -233,7 +241,7 @@ int main(int argc, char **argv)
 		CHECK(r.status == 200, "server healthy after hostile input");
 		resp_free(&r);
 	}
-	test_rate_limit(&anon);
+	test_rate_limit(&anon, &d);
 	client_free(&anon);
 	pvs_stop(&srv);
 	device_free(&d);

@@ -167,7 +167,7 @@ static void test_audit(void **state)
 
 static void test_jose(void **state)
 {
-	char *sig = keys_sign_detached(&srv.keys, "hello"), *jwk, *adv;
+	char *sig = keys_sign_detached(&srv.keys, "hello"), *jwk, *adv, *sealed;
 	char kid[THP_MAX], kid1[THP_MAX];
 	const char *why;
 	json_t *c, *cpub, *k, *x, *y, *key;
@@ -178,8 +178,15 @@ static void test_jose(void **state)
 	assert_false(keys_verify_detached(srv.keys.lease_pub, "hello", "eyJhbGciOiJub25lIn0.."));
 	free(sig);
 
-	assert_int_equal(keys_vm_new(&srv.keys, &jwk, &adv, kid, kid1), 0);
+	assert_int_equal(keys_vm_new(&srv.keys, "vm-1", &sealed, &adv, kid, kid1), 0);
 	assert_int_equal(strlen(kid), 43);
+	/* Sealed at rest: no "d" in what the database stores; bound to its VM. */
+	assert_null(strstr(sealed, "\"d\""));
+	assert_null(keys_unseal(&srv.keys, "vm-2", sealed));
+	jwk = keys_unseal(&srv.keys, "vm-1", sealed);
+	assert_non_null(jwk);
+	sealed[20] = sealed[20] == 'A' ? 'B' : 'A';
+	assert_null(keys_unseal(&srv.keys, "vm-1", sealed));
 	key = json_loads(jwk, 0, NULL);
 	/* Client side: c, K = c*S; recovery sends x = C + E and gets back s*x. */
 	c = json_pack("{s:s,s:s}", "alg", "ECMR", "crv", "P-521");
@@ -233,7 +240,8 @@ static void test_jose(void **state)
 	json_decref(c);
 	json_decref(cpub);
 	json_decref(key);
-	free(jwk);
+	keys_free_secret(jwk);
+	free(sealed);
 	free(adv);
 }
 
