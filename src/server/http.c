@@ -192,6 +192,22 @@ static const char *auth_scope(enum auth a)
 	}
 }
 
+/*
+ * A token's first use in an hour is an "admin.login" in the audit log: a
+ * session as an auditor sees it, without an entry per request.
+ */
+static void admin_login(struct req *r, const char *token_id)
+{
+	char b1[24], b2[24];
+	int64_t now = now_s();
+
+	if (SQ(r->w->store, Q_ADMIN_TOKEN_TOUCH, NULL, token_id, i64s(b1, now),
+	       i64s(b2, now - 3600)) == 1 &&
+	    audit_append(r->w, r->actor, "admin.login", token_id,
+			 json_pack("{s:s}", "peer", r->peer)) < 0)
+		log_warn("http: admin login of %s not audited", r->actor);
+}
+
 /* Bearer token -> actor; replies 401/403 itself and returns false on failure. */
 static bool auth_admin(struct req *r, enum auth need)
 {
@@ -215,6 +231,11 @@ static bool auth_admin(struct req *r, enum auth need)
 	if (rows.nrows != 1 || store_cell_i64(&rows, 0, 4) != 0 ||
 	    store_cell_i64(&rows, 0, 3) <= now_s()) {
 		req_penalize(r, 5);
+		if (rows.nrows == 1 &&
+		    audit_append(r->w, "anonymous", "admin.login_refused", store_cell(&rows, 0, 0),
+				 json_pack("{s:s,s:s}", "peer", r->peer, "reason",
+					   store_cell_i64(&rows, 0, 4) ? "revoked" : "expired")) < 0)
+			log_warn("http: refused admin login not audited");
 		reply_error(r, 401, "unauthorized", "admin token unknown, revoked or expired");
 		goto out;
 	}
@@ -225,6 +246,7 @@ static bool auth_admin(struct req *r, enum auth need)
 		goto out;
 	}
 	snprintf(r->actor, sizeof(r->actor), "admin:%s", store_cell(&rows, 0, 1));
+	admin_login(r, store_cell(&rows, 0, 0));
 	ok = true;
 out:
 	store_rows_free(&rows);

@@ -124,7 +124,8 @@ static int store_migrate(struct store *s)
 		r = s->ops->exec_script(s, m->common);
 		if (r < 0)
 			goto out;
-		r = s->ops->exec_script(s, m->dialect[s->ops->dialect]);
+		if (m->dialect[s->ops->dialect][0] != '\0')
+			r = s->ops->exec_script(s, m->dialect[s->ops->dialect]);
 		if (r < 0)
 			goto out;
 	}

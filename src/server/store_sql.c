@@ -21,6 +21,9 @@ const struct store_stmt store_stmts[Q__COUNT] = {
 	[Q_ADMIN_TOKEN_LIST] = { "SELECT id, name, scopes, created, expires, revoked FROM "
 				 "admin_tokens ORDER BY created, id", 0 },
 	[Q_ADMIN_TOKEN_REVOKE] = { "UPDATE admin_tokens SET revoked = 1 WHERE id = $1", 1 },
+	/* Only one caller per session window wins, also across instances. */
+	[Q_ADMIN_TOKEN_TOUCH] = { "UPDATE admin_tokens SET last_used = $2 WHERE id = $1 AND "
+				  "last_used < $3", 3 },
 	[Q_GROUP_INSERT] = { "INSERT INTO device_groups (name, policy, created) VALUES ($1, $2, $3) "
 			     "ON CONFLICT (name) DO NOTHING", 3 },
 	[Q_GROUP_GET] = { "SELECT name, policy, created FROM device_groups WHERE name = $1", 1 },
@@ -131,7 +134,12 @@ static const char v1_pg[] =
 	"CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit "
 	" FOR EACH ROW EXECUTE FUNCTION audit_append_only();";
 
+/* Version 2: when each admin token was last seen, for admin.login audit entries. */
+static const char v2_common[] =
+	"ALTER TABLE admin_tokens ADD COLUMN last_used BIGINT NOT NULL DEFAULT 0;";
+
 const struct store_migration store_migrations[] = {
 	{ v1_common, { v1_sqlite, v1_pg } },
+	{ v2_common, { "", "" } },
 };
 const int store_migrations_count = ARRAY_SIZE(store_migrations);

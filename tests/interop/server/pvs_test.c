@@ -591,6 +591,14 @@ __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+static struct pg *pg_running;
+
+static void pg_stop_atexit(void)
+{
+	if (pg_running)
+		pg_stop(pg_running);
+}
+
 int pg_start(struct pg *pg)
 {
 	char bindir[PATH_MAX], as[64] = "";
@@ -603,6 +611,7 @@ int pg_start(struct pg *pg)
 	snprintf(bindir, sizeof(bindir), "%s", g.gl_pathv[g.gl_pathc - 1]);
 	globfree(&g);
 	*strrchr(bindir, '/') = '\0';
+	t_tmpdir(); /* registers the server cleanup first, so it runs after the cluster's */
 	strcpy(pg->dir, "/tmp/pvs-pg-XXXXXX");
 	if (!mkdtemp(pg->dir))
 		return -1;
@@ -627,6 +636,9 @@ int pg_start(struct pg *pg)
 		return -1;
 	}
 	pg->running = true;
+	/* Stop the cluster however the test ends (after the servers, registered earlier). */
+	pg_running = pg;
+	atexit(pg_stop_atexit);
 	snprintf(pg->url, sizeof(pg->url), "postgresql:///postgres?host=%s&user=postgres",
 		 pg->dir);
 	return 0;
@@ -650,6 +662,7 @@ void pg_stop(struct pg *pg)
 		run("%s %s -D %s/data -m immediate -w stop >/dev/null 2>&1", as, bindir, pg->dir);
 	}
 	pg->running = false;
+	pg_running = NULL;
 rm:
 	if (pg->dir[0] && !getenv("PVS_KEEP"))
 		nftw(pg->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

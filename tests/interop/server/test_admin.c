@@ -187,8 +187,18 @@ static void test_images(struct device *d, const char *dir)
 static void test_audit(void)
 {
 	char *out = NULL, head[160] = "";
+	struct resp r;
+	size_t i;
+	json_t *e;
+	int rc, logins = 0;
 	char *p;
-	int rc;
+
+	admin_req(&srv, "GET", "/v1/admin/audit?after=0", NULL, &r);
+	json_array_foreach(json_object_get(r.json, "entries"), i, e)
+		logins += !strcmp(json_string_value(json_object_get(e, "action")), "admin.login") &&
+			  !strcmp(json_string_value(json_object_get(e, "actor")), "admin:viewer");
+	CHECK(logins == 1, "admin logins audited once per session, not per request (%d)", logins);
+	resp_free(&r);
 
 	rc = ADMIN(&out, "audit", "verify");
 	CHECK(rc == 0 && strstr(out, "audit log verified"), "audit verify passes: %s",
@@ -247,6 +257,7 @@ int main(int argc, char **argv)
 	write_token(json_string_value(json_object_get(j, "token")));
 	json_decref(j);
 	CHECK(ADMIN(NULL, "device", "list") == 0, "read scope lists devices");
+	CHECK(ADMIN(NULL, "device", "list") == 0, "and again");
 	CHECK(ADMIN(NULL, "group", "create", "sales") == 1, "read scope cannot create a group");
 	write_token(srv.admin);
 	CHECK(ADMIN(NULL, "group", "create", "sales", "--policy", "{\"offline_lifetime\":600}") ==

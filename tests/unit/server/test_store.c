@@ -68,7 +68,7 @@ static void test_migrations(void **state)
 		struct store tmp = { .ops = &store_sqlite_ops };
 
 		assert_int_equal(tmp.ops->open(&tmp, url + 7), 0);
-		assert_int_equal(tmp.ops->exec_script(&tmp, "UPDATE schema_version SET version = 1"),
+		assert_int_equal(tmp.ops->exec_script(&tmp, "UPDATE schema_version SET version = 2"),
 				 0);
 		tmp.ops->close(&tmp);
 	}
