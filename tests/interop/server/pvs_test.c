@@ -595,6 +595,7 @@ static struct pg *pg_running;
 
 static void pg_stop_atexit(void)
 {
+	pvs_stop_all(); /* servers first: they hold connections to the cluster */
 	if (pg_running)
 		pg_stop(pg_running);
 }
@@ -611,7 +612,6 @@ int pg_start(struct pg *pg)
 	snprintf(bindir, sizeof(bindir), "%s", g.gl_pathv[g.gl_pathc - 1]);
 	globfree(&g);
 	*strrchr(bindir, '/') = '\0';
-	t_tmpdir(); /* registers the server cleanup first, so it runs after the cluster's */
 	strcpy(pg->dir, "/tmp/pvs-pg-XXXXXX");
 	if (!mkdtemp(pg->dir))
 		return -1;
@@ -636,7 +636,7 @@ int pg_start(struct pg *pg)
 		return -1;
 	}
 	pg->running = true;
-	/* Stop the cluster however the test ends (after the servers, registered earlier). */
+	/* Stop the cluster however the test ends. */
 	pg_running = pg;
 	atexit(pg_stop_atexit);
 	snprintf(pg->url, sizeof(pg->url), "postgresql:///postgres?host=%s&user=postgres",
