@@ -190,13 +190,17 @@ static json_t *checkin_answer(struct req *r, const char *status, int64_t seq, co
 			      const char *nonce)
 {
 	json_t *out_vms = json_array(), *leases = json_array(), *commands = json_array();
-	json_t *devpol = policy_effective(r->w, r->device_grp, dpol, NULL);
+	json_t *base = policy_base(r->w, r->device_grp);
+	json_t *devpol = base ? policy_layer(base, dpol, NULL) : NULL, *ans = NULL;
 	int64_t now = now_s();
 	bool active = strcmp(status, "active") == 0;
 
+	if (!devpol)
+		goto out;
+
 	for (int i = 0; i < vms->nrows; i++) {
 		const char *state = store_cell(vms, i, VM_STATE);
-		json_t *vj = vm_json(vms, i), *pol;
+		json_t *vj = vm_json(vms, i), *pol, *lease;
 
 		json_object_del(vj, "device");
 		json_object_del(vj, "policy");
@@ -204,11 +208,14 @@ static json_t *checkin_answer(struct req *r, const char *status, int64_t seq, co
 		json_array_append_new(out_vms, vj);
 		if (!active || strcmp(state, "revoked") == 0)
 			continue;
-		pol = policy_effective(r->w, r->device_grp, dpol, store_cell(vms, i, VM_POLICY));
-		json_array_append_new(leases,
-				      json_pack("{s:s,s:o}", "vm", store_cell(vms, i, VM_ID), "lease",
-						sign_lease(r, vms, i, pol, seq, now, nonce)));
+		pol = policy_layer(base, dpol, store_cell(vms, i, VM_POLICY));
+		lease = pol ? sign_lease(r, vms, i, pol, seq, now, nonce) : NULL;
 		json_decref(pol);
+		/* A lease that cannot be signed fails the whole answer, never silently. */
+		if (!lease || json_array_append_new(leases, json_pack("{s:s,s:o}", "vm",
+								      store_cell(vms, i, VM_ID),
+								      "lease", lease)) < 0)
+			goto out;
 	}
 	for (int i = 0; i < cmds->nrows; i++)
 		json_array_append_new(commands,
@@ -216,12 +223,16 @@ static json_t *checkin_answer(struct req *r, const char *status, int64_t seq, co
 						"type", store_cell(cmds, i, 1), "vm",
 						store_cell(cmds, i, 2), "created",
 						(json_int_t)store_cell_i64(cmds, i, 3)));
-	json_t *ans = json_pack("{s:s,s:s,s:I,s:I,s:O,s:o,s:o,s:o}", "device_id", r->device_id,
-				"status", status, "server_time", (json_int_t)now, "seq",
-				(json_int_t)seq, "checkin_interval",
-				json_object_get(devpol, "checkin_interval"), "vms", out_vms,
-				"leases", leases, "commands", commands);
+	ans = json_pack("{s:s,s:s,s:I,s:I,s:O,s:O,s:O,s:O}", "device_id", r->device_id, "status",
+			status, "server_time", (json_int_t)now, "seq", (json_int_t)seq,
+			"checkin_interval", json_object_get(devpol, "checkin_interval"), "vms",
+			out_vms, "leases", leases, "commands", commands);
+out:
+	json_decref(out_vms);
+	json_decref(leases);
+	json_decref(commands);
 	json_decref(devpol);
+	json_decref(base);
 	return ans;
 }
 
@@ -256,17 +267,14 @@ void h_checkin(struct req *r)
 		rc = SQ(s, Q_DEVICE_CHECKIN, &dev, r->device_id, i64s(b1, now_s()));
 	if (rc < 1)
 		goto fail_tx;
+	/* RETURNING seq, status, policy, grp: the state after this check-in's acks. */
 	seq = store_cell_i64(&dev, 0, 0);
-	store_rows_free(&dev);
-	rc = SQ(s, Q_DEVICE_GET, &dev, r->device_id);
-	if (rc < 1)
-		goto fail_tx;
-	snprintf(status, sizeof(status), "%s", store_cell(&dev, 0, DEV_STATUS));
-	dpol = strdup(store_cell(&dev, 0, DEV_POLICY));
+	snprintf(status, sizeof(status), "%s", store_cell(&dev, 0, 1));
+	dpol = strdup(store_cell(&dev, 0, 2));
 	rc = SQ(s, Q_VM_LIST_DEVICE, &vmrows, r->device_id);
 	if (rc >= 0)
 		rc = SQ(s, Q_CMD_PENDING, &cmds, r->device_id);
-	if (rc >= 0)
+	if (rc > 0)
 		rc = SQ(s, Q_CMD_MARK_DELIVERED, NULL, r->device_id, b1);
 	if (rc >= 0)
 		rc = store_commit(s);

@@ -82,8 +82,7 @@ static void merge(json_t *into, const char *text)
 	json_decref(p);
 }
 
-json_t *policy_effective(struct worker *w, const char *grp, const char *device_policy,
-			 const char *vm_policy)
+json_t *policy_base(struct worker *w, const char *grp)
 {
 	json_t *p = json_pack("{s:I,s:I,s:b,s:n}", "offline_lifetime",
 			      (json_int_t)w->srv->cfg.default_offline, "checkin_interval",
@@ -91,14 +90,31 @@ json_t *policy_effective(struct worker *w, const char *grp, const char *device_p
 			      "allowed_images");
 	struct store_rows rows;
 
-	if (!p)
-		return NULL;
-	if (grp && SQ(w->store, Q_GROUP_GET, &rows, grp) > 0)
+	if (p && grp && SQ(w->store, Q_GROUP_GET, &rows, grp) > 0) {
 		merge(p, store_cell(&rows, 0, 1));
-	if (grp)
 		store_rows_free(&rows);
-	merge(p, device_policy);
-	merge(p, vm_policy);
+	}
+	return p;
+}
+
+json_t *policy_layer(const json_t *base, const char *device_policy, const char *vm_policy)
+{
+	json_t *p = json_deep_copy(base);
+
+	if (p) {
+		merge(p, device_policy);
+		merge(p, vm_policy);
+	}
+	return p;
+}
+
+json_t *policy_effective(struct worker *w, const char *grp, const char *device_policy,
+			 const char *vm_policy)
+{
+	json_t *base = policy_base(w, grp), *p;
+
+	p = base ? policy_layer(base, device_policy, vm_policy) : NULL;
+	json_decref(base);
 	return p;
 }
 

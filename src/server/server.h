@@ -133,6 +133,10 @@ int __must_check audit_append(struct worker *w, const char *actor, const char *a
 /* policy.c: effective policy of device (group, device, VM layers merged). */
 json_t *policy_effective(struct worker *w, const char *grp, const char *device_policy,
 			 const char *vm_policy);
+/* The server defaults merged with group grp's policy (one query). */
+json_t *policy_base(struct worker *w, const char *grp);
+/* A copy of base with the device and VM layers (JSON texts, may be NULL) merged in. */
+json_t *policy_layer(const json_t *base, const char *device_policy, const char *vm_policy);
 /* Validates an admin-supplied policy object; false with *why set. */
 bool policy_valid(const json_t *p, const char **why);
 bool policy_image_allowed(const json_t *policy, const char *name, const char *version);

@@ -45,7 +45,7 @@ const struct store_stmt store_stmts[Q__COUNT] = {
 	[Q_DEVICE_SET_STATUS] = { "UPDATE devices SET status = $2 WHERE id = $1", 2 },
 	[Q_DEVICE_SET_POLICY] = { "UPDATE devices SET policy = $2 WHERE id = $1", 2 },
 	[Q_DEVICE_CHECKIN] = { "UPDATE devices SET seq = seq + 1, last_seen = $2 WHERE id = $1 "
-			       "RETURNING seq", 2 },
+			       "RETURNING seq, status, policy, grp", 2 },
 	[Q_DEVICE_COUNT] = { "SELECT COUNT(*) FROM devices", 0 },
 	[Q_VM_INSERT] = { "INSERT INTO vms (id, device, name, state, image_name, image_version, "
 			  "kid, kid_s1, jwk, adv, created) VALUES ($1, $2, $3, 'active', $4, $5, "
