@@ -369,6 +369,10 @@ void h_adv(struct req *r)
 	struct store_rows rows;
 	const char *adv, *thp = r->args[1];
 
+	if (strcmp(r->device_status, "active") != 0) {
+		reply_error(r, 403, "device_revoked", "device is revoked");
+		return;
+	}
 	if (!tang_vm(r, r->args[0], &rows))
 		return;
 	adv = store_cell(&rows, 0, 3);
@@ -386,7 +390,8 @@ static void rec_refuse(struct req *r, const char *vm, int status, const char *co
 		       const char *msg)
 {
 	int rc = audit_append(r->w, r->actor, "key.refused", vm,
-			      json_pack("{s:s,s:s}", "reason", code, "peer", r->peer));
+			      json_pack("{s:s,s:s,s:s}", "reason", code, "peer", r->peer, "path",
+					r->path));
 
 	if (rc < 0)
 		reply_store_error(r, rc);
@@ -468,14 +473,14 @@ void h_rec_kid(struct req *r)
 	int rc;
 
 	if (!b64url_valid(r->args[0], 16, THP_MAX - 1)) {
-		reply_error(r, 404, "not_found", "no such key");
+		rec_refuse(r, "-", 404, "not_found", "no such key");
 		return;
 	}
 	rc = SQ(r->w->store, Q_VM_BY_KID, &rows, r->args[0]);
 	if (rc < 0)
 		reply_store_error(r, rc);
 	else if (rows.nrows != 1)
-		reply_error(r, 404, "not_found", "no such key");
+		rec_refuse(r, "-", 404, "not_found", "no such key");
 	else
 		rec_for(r, store_cell(&rows, 0, 0), r->args[0]);
 	store_rows_free(&rows);

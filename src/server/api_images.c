@@ -252,6 +252,10 @@ static bool device_image(struct req *r, struct store_rows *rows)
 	bool ok;
 
 	memset(rows, 0, sizeof(*rows));
+	if (strcmp(r->device_status, "active") != 0) {
+		reply_error(r, 403, "device_revoked", "device is revoked");
+		return false;
+	}
 	if (!name_valid(r->args[0], 64) || !name_valid(r->args[1], 64)) {
 		reply_error(r, 404, "not_found", "no such image");
 		return false;
