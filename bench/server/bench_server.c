@@ -5,7 +5,7 @@
  *      (plain HTTP, keep-alive too), same client, same thread count;
  *   2. check-ins per second (each signs one lease) on SQLite and PostgreSQL;
  *   3. database size and server memory with 100,000 enrolled devices.
- * Run through bench/server/run.sh (it builds an optimized, unsanitized tree).
+ * Run through bench/server/run (it builds an optimized, unsanitized tree).
  */
 #include <curl/curl.h>
 #include <dirent.h>
@@ -88,8 +88,10 @@ static double run_load(const char *const *urls, const char *const *bodies, struc
 	double t0 = now();
 
 	for (int i = 0; i < nthreads; i++) {
-		l[i] = (struct load){ .url = urls[i], .body = bodies[i],
-				      .dev = devs ? &devs[i] : NULL, .start = t0,
+		l[i] = (struct load){ .url = urls[i],
+				      .body = bodies[i],
+				      .dev = devs ? &devs[i] : NULL,
+				      .start = t0,
 				      .fresh = fresh };
 		pthread_create(&th[i], NULL, load_thread, &l[i]);
 	}
@@ -250,11 +252,13 @@ static void bulk_devices(const char *path, int n, const char *jwk)
 
 	sqlite3_open(path, &db);
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-	sqlite3_prepare_v2(db, "INSERT INTO devices (id, grp, name, platform, serial, status, "
-			       "enrolled) VALUES (?, 'default', 'phone', 'x86_64', ?, 'active', 1)",
+	sqlite3_prepare_v2(db,
+			   "INSERT INTO devices (id, grp, name, platform, serial, status, "
+			   "enrolled) VALUES (?, 'default', 'phone', 'x86_64', ?, 'active', 1)",
 			   -1, &d, NULL);
-	sqlite3_prepare_v2(db, "INSERT INTO vms (id, device, name, state, kid, kid_s1, jwk, adv, "
-			       "created) VALUES (?, ?, 'work', 'active', ?, ?, ?, ?, 1)",
+	sqlite3_prepare_v2(db,
+			   "INSERT INTO vms (id, device, name, state, kid, kid_s1, jwk, adv, "
+			   "created) VALUES (?, ?, 'work', 'active', ?, ?, ?, ?, 1)",
 			   -1, &v, NULL);
 	for (int i = 0; i < n; i++) {
 		snprintf(id, sizeof(id), "%08x-0000-4000-8000-%012d", i, i);

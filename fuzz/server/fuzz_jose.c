@@ -66,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			json_t *key = json_loads(vm_jwk, 0, NULL);
 			json_t *ref = jose_jwk_exc(NULL, key, j);
 
-			if (!ref || !json_equal(json_object_get(ref, "x"), json_object_get(rep, "x")) ||
+			if (!ref ||
+			    !json_equal(json_object_get(ref, "x"), json_object_get(rep, "x")) ||
 			    !json_equal(json_object_get(ref, "y"), json_object_get(rep, "y")))
 				abort();
 			json_decref(ref);

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const enum evhttp_cmd_type methods[] = { EVHTTP_REQ_GET, EVHTTP_REQ_POST,
-							 EVHTTP_REQ_PUT, EVHTTP_REQ_DELETE };
+							EVHTTP_REQ_PUT, EVHTTP_REQ_DELETE };
 	char *buf = malloc(size + 1), *path, *range, *body;
 	const char *why;
 	uint64_t a, b;

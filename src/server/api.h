@@ -57,8 +57,8 @@ bool cmd_type_needs_vm(enum cmd_type t);
  * applies its server-side effect at once (keys deleted for wipes), audited,
  * in one transaction. On success id receives the command id. 0 or -errno.
  */
-int __must_check cmd_create(struct worker *w, const char *actor, const char *device,
-			    const char *vm, enum cmd_type t, char id[UUID_LEN + 1]);
+int __must_check cmd_create(struct worker *w, const char *actor, const char *device, const char *vm,
+			    enum cmd_type t, char id[UUID_LEN + 1]);
 /*
  * Records the device's acknowledgment inside the caller's transaction.
  * Returns 0, -ENOENT (no such command for device), -EALREADY, or -errno.

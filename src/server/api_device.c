@@ -62,7 +62,8 @@ void h_enroll(struct req *r)
 		return;
 	if (json_unpack(j, "{s:s,s:s}", "token", &token, "csr", &csr) < 0 ||
 	    !opt_label(j, "name", &name) || !opt_label(j, "platform", &platform)) {
-		reply_error(r, 400, "bad_request", "need strings token and csr; name/platform <= 64");
+		reply_error(r, 400, "bad_request",
+			    "need strings token and csr; name/platform <= 64");
 		goto out;
 	}
 	if (strncmp(token, "pve_", 4) != 0 || !b64url_valid(token + 4, 43, 43)) {
@@ -146,7 +147,8 @@ static int checkin_acks(struct req *r, json_t *acks)
 	size_t i;
 	json_t *a;
 
-	json_array_foreach(acks, i, a) {
+	json_array_foreach(acks, i, a)
+	{
 		const char *id = NULL, *status = NULL, *detail = NULL;
 		int rc;
 
@@ -175,8 +177,8 @@ static json_t *sign_lease(struct req *r, const struct store_rows *vms, int i, js
 			    (json_int_t)(now + offline), "offline", offline, "seq", (json_int_t)seq,
 			    "nonce", nonce, "state", store_cell(vms, i, VM_STATE), "image",
 			    img ? json_pack("{s:s,s:s?}", "name", img, "version",
-					    store_cell(vms, i, VM_IMAGE_VERSION))
-				: json_null());
+					    store_cell(vms, i, VM_IMAGE_VERSION)) :
+				  json_null());
 	if (!payload)
 		return NULL;
 	jws = keys_sign(&r->w->keys, payload, "pocketvm-lease+jwt");
@@ -386,12 +388,11 @@ void h_adv(struct req *r)
 }
 
 /* Audits a refusal and replies with it. */
-static void rec_refuse(struct req *r, const char *vm, int status, const char *code,
-		       const char *msg)
+static void rec_refuse(struct req *r, const char *vm, int status, const char *code, const char *msg)
 {
-	int rc = audit_append(r->w, r->actor, "key.refused", vm,
-			      json_pack("{s:s,s:s,s:s}", "reason", code, "peer", r->peer, "path",
-					r->path));
+	int rc = audit_append(
+		r->w, r->actor, "key.refused", vm,
+		json_pack("{s:s,s:s,s:s}", "reason", code, "peer", r->peer, "path", r->path));
 
 	if (rc < 0)
 		reply_store_error(r, rc);

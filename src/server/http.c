@@ -86,8 +86,8 @@ json_t *req_json(struct req *r)
 	j = json_parse_untrusted(r->body, r->body_len, MAX_JSON_DEPTH, &why);
 	if (!j)
 		reply_error(r, 400, why,
-			    strcmp(why, "json_too_deep") == 0 ? "JSON nested deeper than %d"
-							      : "body is not a JSON object (%d)",
+			    strcmp(why, "json_too_deep") == 0 ? "JSON nested deeper than %d" :
+								"body is not a JSON object (%d)",
 			    MAX_JSON_DEPTH);
 	return j;
 }
@@ -211,7 +211,8 @@ static void admin_login(struct req *r, const char *token_id)
 /* Bearer token -> actor; replies 401/403 itself and returns false on failure. */
 static bool auth_admin(struct req *r, enum auth need)
 {
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->ev), "Authorization");
+	const char *h =
+		evhttp_find_header(evhttp_request_get_input_headers(r->ev), "Authorization");
 	const char *scopes, *want = auth_scope(need);
 	struct store_rows rows;
 	char hash[SHA256_HEX_LEN + 1];
@@ -234,7 +235,8 @@ static bool auth_admin(struct req *r, enum auth need)
 		if (rows.nrows == 1 &&
 		    audit_append(r->w, "anonymous", "admin.login_refused", store_cell(&rows, 0, 0),
 				 json_pack("{s:s,s:s}", "peer", r->peer, "reason",
-					   store_cell_i64(&rows, 0, 4) ? "revoked" : "expired")) < 0)
+					   store_cell_i64(&rows, 0, 4) ? "revoked" : "expired")) <
+			    0)
 			log_warn("http: refused admin login not audited");
 		reply_error(r, 401, "unauthorized", "admin token unknown, revoked or expired");
 		goto out;
@@ -271,7 +273,8 @@ static bool auth_device(struct req *r)
 		return false;
 	}
 	if (!ca_subject_cn(peer, cn, sizeof(cn)) || !uuid_valid(cn)) {
-		reply_error(r, 401, "unknown_certificate", "certificate subject is not a device id");
+		reply_error(r, 401, "unknown_certificate",
+			    "certificate subject is not a device id");
 		return false;
 	}
 	ca_serial_hex(peer, serial);
@@ -280,11 +283,13 @@ static bool auth_device(struct req *r)
 		return false;
 	}
 	if (rows.nrows != 1 || strcmp(store_cell(&rows, 0, DEV_SERIAL), serial) != 0) {
-		reply_error(r, 401, "unknown_certificate", "certificate not issued to a current device");
+		reply_error(r, 401, "unknown_certificate",
+			    "certificate not issued to a current device");
 		goto out;
 	}
 	if (strcmp(store_cell(&rows, 0, DEV_STATUS), "retired") == 0) {
-		reply_error(r, 403, "device_retired", "device was wiped or unenrolled; enroll again");
+		reply_error(r, 403, "device_retired",
+			    "device was wiped or unenrolled; enroll again");
 		goto out;
 	}
 	memcpy(r->device_id, cn, UUID_LEN + 1); /* uuid_valid(cn) checked the length */
@@ -309,8 +314,10 @@ static bool authenticate(struct req *r, const struct route *rt)
 			char v[16];
 
 			snprintf(v, sizeof(v), "%d", retry);
-			evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Retry-After", v);
-			reply_error(r, 429, "rate_limited", "too many requests; retry in %d s", retry);
+			evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Retry-After",
+					  v);
+			reply_error(r, 429, "rate_limited", "too many requests; retry in %d s",
+				    retry);
 			return false;
 		}
 		snprintf(r->actor, sizeof(r->actor), "anonymous:%s", r->peer);
@@ -349,7 +356,8 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 	rt = route_lookup(r.method, r.path, &r, &path_found);
 	if (!rt) {
 		if (path_found)
-			reply_error(&r, 405, "method_not_allowed", "method not allowed on %s", r.path);
+			reply_error(&r, 405, "method_not_allowed", "method not allowed on %s",
+				    r.path);
 		else
 			reply_error(&r, 404, "not_found", "no such endpoint");
 		return;
@@ -358,7 +366,8 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 		goto out;
 	r.body_len = evbuffer_get_length(in);
 	if (r.body_len > rt->max_body) {
-		reply_error(&r, 413, "payload_too_large", "body larger than %zu bytes", rt->max_body);
+		reply_error(&r, 413, "payload_too_large", "body larger than %zu bytes",
+			    rt->max_body);
 		goto out;
 	}
 	r.body = malloc(r.body_len + 1);
@@ -392,7 +401,7 @@ static SSL_CTX *make_ssl_ctx(struct server *srv)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	X509_STORE *st;
-	STACK_OF(X509_NAME) *names;
+	STACK_OF(X509_NAME) * names;
 
 	if (!ctx)
 		return NULL;

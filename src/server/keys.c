@@ -324,7 +324,8 @@ char *keys_seal(const struct keys *k, const char *aad, const char *text)
 	if (!ctx || !buf || RAND_bytes(buf, GCM_NONCE) != 1 ||
 	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->kek, buf) != 1 ||
 	    EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)aad, (int)strlen(aad)) != 1 ||
-	    EVP_EncryptUpdate(ctx, buf + GCM_NONCE, &n, (const unsigned char *)text, (int)len) != 1 ||
+	    EVP_EncryptUpdate(ctx, buf + GCM_NONCE, &n, (const unsigned char *)text, (int)len) !=
+		    1 ||
 	    EVP_EncryptFinal_ex(ctx, buf + GCM_NONCE + n, &n) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG, buf + GCM_NONCE + len) != 1)
 		goto out;
@@ -432,7 +433,8 @@ json_t *keys_sign(const struct keys *k, const json_t *payload, const char *typ)
 
 	if (text && hdr && jws_parts(hdr, text, &prot, &pl) &&
 	    (sig = es256(k->lease_pkey, prot, pl)))
-		jws = json_pack("{s:s,s:s,s:s}", "protected", prot, "payload", pl, "signature", sig);
+		jws = json_pack("{s:s,s:s,s:s}", "protected", prot, "payload", pl, "signature",
+				sig);
 	free(text);
 	free(prot);
 	free(pl);

@@ -19,15 +19,15 @@
 #define THP_MAX 96
 
 struct keys {
-	json_t *adv;       /* private ES512 JWK */
-	json_t *lease;     /* private ES256 JWK */
+	json_t *adv; /* private ES512 JWK */
+	json_t *lease; /* private ES256 JWK */
 	json_t *lease_pub; /* public half, with "kid" */
 	char adv_thp[THP_MAX];
 	char adv_thp_s1[THP_MAX];
 	char lease_kid[THP_MAX];
 	char server_id[UUID_LEN + 1];
 	EVP_PKEY *lease_pkey; /* the lease key as OpenSSL holds it, for fast signing */
-	unsigned char *kek;   /* 32 bytes (STATE/kek), mlocked: seals VM keys at rest */
+	unsigned char *kek; /* 32 bytes (STATE/kek), mlocked: seals VM keys at rest */
 };
 
 /* Loads the keys from dir, creating missing ones. 0 or -errno (logged). */
@@ -44,8 +44,8 @@ bool jwk_thumbprint(const json_t *jwk, const char *hash, char out[THP_MAX]);
  * keys_seal(), caller frees), *adv_text (the signed Tang advertisement for
  * it), its S256 and S1 thumbprints.
  */
-int __must_check keys_vm_new(const struct keys *k, const char *vm, char **sealed,
-			     char **adv_text, char kid[THP_MAX], char kid_s1[THP_MAX]);
+int __must_check keys_vm_new(const struct keys *k, const char *vm, char **sealed, char **adv_text,
+			     char kid[THP_MAX], char kid_s1[THP_MAX]);
 
 /*
  * Seals text with AES-256-GCM under the key-encryption key, aad (the VM id)

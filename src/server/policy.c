@@ -20,7 +20,8 @@ bool policy_valid(const json_t *p, const char **why)
 		*why = "policy must be a JSON object";
 		return false;
 	}
-	json_object_foreach((json_t *)p, key, v) {
+	json_object_foreach((json_t *)p, key, v)
+	{
 		if (strcmp(key, "offline_lifetime") == 0) {
 			if (!json_is_integer(v) || json_integer_value(v) < 60 ||
 			    json_integer_value(v) > 366 * 86400) {
@@ -48,7 +49,8 @@ bool policy_valid(const json_t *p, const char **why)
 				*why = "allowed_images must be null or an array of <= 256 names";
 				return false;
 			}
-			json_array_foreach(v, i, e) {
+			json_array_foreach(v, i, e)
+			{
 				const char *s = json_string_value(e);
 				const char *at = s ? strchr(s, '@') : NULL;
 				char name[80];
@@ -125,7 +127,8 @@ bool policy_image_allowed(const json_t *policy, const char *name, const char *ve
 
 	if (!list || json_is_null(list))
 		return true;
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		const char *s = json_string_value(e);
 
 		if (!s || strncmp(s, name, n) != 0)

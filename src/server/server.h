@@ -63,13 +63,13 @@ struct worker {
 };
 
 enum auth {
-	AUTH_NONE,   /* anyone; rate limited */
+	AUTH_NONE, /* anyone; rate limited */
 	AUTH_DEVICE, /* mTLS client certificate of an enrolled device */
-	AUTH_READ,   /* admin token with scope read (or write) */
-	AUTH_WRITE,  /* admin token with scope write */
+	AUTH_READ, /* admin token with scope read (or write) */
+	AUTH_WRITE, /* admin token with scope write */
 	AUTH_ENROLL, /* admin token with scope enroll (or write): enrollment tokens only */
-	AUTH_AUDIT,  /* admin token with scope audit */
-	AUTH_ADMIN,  /* admin token with scope admin (implies every other scope) */
+	AUTH_AUDIT, /* admin token with scope audit */
+	AUTH_ADMIN, /* admin token with scope admin (implies every other scope) */
 };
 
 #define MAX_ARGS 4

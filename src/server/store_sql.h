@@ -54,14 +54,51 @@ enum stmt {
 };
 
 /* Column lists shared by handlers (index = column number in results). */
-enum device_col { DEV_ID, DEV_GRP, DEV_NAME, DEV_PLATFORM, DEV_SERIAL, DEV_STATUS, DEV_POLICY,
-		  DEV_ENROLLED, DEV_LAST_SEEN, DEV_SEQ };
-enum vm_col { VM_ID, VM_DEVICE, VM_NAME, VM_STATE, VM_IMAGE_NAME, VM_IMAGE_VERSION, VM_POLICY,
-	      VM_KID, VM_CREATED };
-enum cmd_col { CMD_ID, CMD_DEVICE, CMD_VM, CMD_TYPE, CMD_STATUS, CMD_CREATED, CMD_DELIVERED,
-	       CMD_ACKED, CMD_DETAIL };
-enum audit_col { AU_SEQ, AU_TIME, AU_ACTOR, AU_ACTION, AU_SUBJECT, AU_DETAIL, AU_PREV, AU_HASH,
-		 AU_SIG };
+enum device_col {
+	DEV_ID,
+	DEV_GRP,
+	DEV_NAME,
+	DEV_PLATFORM,
+	DEV_SERIAL,
+	DEV_STATUS,
+	DEV_POLICY,
+	DEV_ENROLLED,
+	DEV_LAST_SEEN,
+	DEV_SEQ
+};
+enum vm_col {
+	VM_ID,
+	VM_DEVICE,
+	VM_NAME,
+	VM_STATE,
+	VM_IMAGE_NAME,
+	VM_IMAGE_VERSION,
+	VM_POLICY,
+	VM_KID,
+	VM_CREATED
+};
+enum cmd_col {
+	CMD_ID,
+	CMD_DEVICE,
+	CMD_VM,
+	CMD_TYPE,
+	CMD_STATUS,
+	CMD_CREATED,
+	CMD_DELIVERED,
+	CMD_ACKED,
+	CMD_DETAIL
+};
+enum audit_col {
+	AU_SEQ,
+	AU_TIME,
+	AU_ACTOR,
+	AU_ACTION,
+	AU_SUBJECT,
+	AU_DETAIL,
+	AU_PREV,
+	AU_HASH,
+	AU_SIG
+};
 
 struct store_stmt {
 	const char *sql;

@@ -9,8 +9,8 @@
 
 struct admin {
 	const char *server; /* https://host:port */
-	const char *ca;     /* CA certificate file */
-	char token[128];    /* from the token file; never from argv or the environment */
+	const char *ca; /* CA certificate file */
+	char token[128]; /* from the token file; never from argv or the environment */
 	void *curl;
 };
 
@@ -22,8 +22,8 @@ struct answer {
 };
 
 /* One request; body may be NULL. 0, or -1 on a transport error (printed). */
-int admin_call(struct admin *a, const char *method, const char *path, const char *body,
-	       size_t len, const char *ctype, struct answer *out);
+int admin_call(struct admin *a, const char *method, const char *path, const char *body, size_t len,
+	       const char *ctype, struct answer *out);
 void answer_free(struct answer *ans);
 /* Prints an error answer as "pocketvm-admin: STATUS error: message" and returns 1. */
 int answer_fail(const struct answer *ans);
@@ -32,7 +32,7 @@ int answer_print(struct answer *ans, long want);
 
 struct cmd {
 	const char *group; /* "device", "vm", ... */
-	const char *verb;  /* "list", "show", ... */
+	const char *verb; /* "list", "show", ... */
 	const char *usage; /* arguments after group and verb */
 	int (*run)(struct admin *a, int argc, char **argv);
 };

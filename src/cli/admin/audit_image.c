@@ -55,13 +55,15 @@ int cmd_audit_verify(struct admin *a, int argc, char **argv)
 			goto out;
 		}
 		entries = json_object_get(ans.json, "entries");
-		json_array_foreach(entries, i, e) {
+		json_array_foreach(entries, i, e)
+		{
 			const char *why = audit_verify_entry(&v, e);
 
 			if (why) {
 				printf("audit log BROKEN at seq %" PRId64 " (entry %lld): %s\n",
 				       v.next_seq,
-				       (long long)json_integer_value(json_object_get(e, "seq")), why);
+				       (long long)json_integer_value(json_object_get(e, "seq")),
+				       why);
 				answer_free(&ans);
 				goto out;
 			}
@@ -118,9 +120,10 @@ static int upload_file(struct admin *a, const char *name, const char *ver, const
 			goto out;
 		if (n == 0 && off > 0)
 			break;
-		snprintf(path, sizeof(path), "/v1/admin/images/%s/%s/files/%s?offset=%" PRIu64, name,
-			 ver, kind, off);
-		if (admin_call(a, "PUT", path, buf, (size_t)n, "application/octet-stream", &ans) < 0)
+		snprintf(path, sizeof(path), "/v1/admin/images/%s/%s/files/%s?offset=%" PRIu64,
+			 name, ver, kind, off);
+		if (admin_call(a, "PUT", path, buf, (size_t)n, "application/octet-stream", &ans) <
+		    0)
 			goto out;
 		if (ans.status == 409 && json_object_get(ans.json, "size")) {
 			off = json_integer_value(json_object_get(ans.json, "size"));

@@ -226,8 +226,8 @@ static int c_vm_list(struct admin *a, int argc, char **argv)
 {
 	const char *dev = opt(argc, argv, "--device");
 
-	return dev ? c_path_get(a, "/v1/admin/vms?device=", dev, "")
-		   : call_print(a, "GET", "/v1/admin/vms", NULL, 200);
+	return dev ? c_path_get(a, "/v1/admin/vms?device=", dev, "") :
+		     call_print(a, "GET", "/v1/admin/vms", NULL, 200);
 }
 
 static int c_vm_show(struct admin *a, int argc, char **argv)
@@ -253,16 +253,15 @@ static int c_cmd_send(struct admin *a, int argc, char **argv)
 	if (argc < 2 || !seg_ok(argv[0]))
 		return 2;
 	snprintf(path, sizeof(path), "/v1/admin/devices/%s/commands", argv[0]);
-	return call_print(a, "POST", path, json_pack("{s:s,s:s*}", "type", argv[1], "vm", vm),
-			  201);
+	return call_print(a, "POST", path, json_pack("{s:s,s:s*}", "type", argv[1], "vm", vm), 201);
 }
 
 static int c_cmd_list(struct admin *a, int argc, char **argv)
 {
 	const char *dev = opt(argc, argv, "--device");
 
-	return dev ? c_path_get(a, "/v1/admin/commands?device=", dev, "")
-		   : call_print(a, "GET", "/v1/admin/commands", NULL, 200);
+	return dev ? c_path_get(a, "/v1/admin/commands?device=", dev, "") :
+		     call_print(a, "GET", "/v1/admin/commands", NULL, 200);
 }
 
 static int c_cmd_show(struct admin *a, int argc, char **argv)
@@ -302,8 +301,7 @@ const struct cmd admin_cmds[] = {
 	{ "device", "show", "ID", c_device_show },
 	{ "device", "policy", "ID JSON", c_device_policy },
 	{ "device", "revoke", "ID", c_device_revoke },
-	{ "vm", "create", "--device ID --name NAME [--image NAME --image-version V]",
-	  c_vm_create },
+	{ "vm", "create", "--device ID --name NAME [--image NAME --image-version V]", c_vm_create },
 	{ "vm", "list", "[--device ID]", c_vm_list },
 	{ "vm", "show", "ID", c_vm_show },
 	{ "vm", "policy", "ID JSON", c_vm_policy },

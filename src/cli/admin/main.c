@@ -28,8 +28,8 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 	return sz * n;
 }
 
-int admin_call(struct admin *a, const char *method, const char *path, const char *body,
-	       size_t len, const char *ctype, struct answer *out)
+int admin_call(struct admin *a, const char *method, const char *path, const char *body, size_t len,
+	       const char *ctype, struct answer *out)
 {
 	struct curl_slist *h = NULL;
 	char url[2048], auth[192], ct[128];
@@ -140,7 +140,8 @@ static int read_token(struct admin *a, const char *path)
 	a->token[n] = '\0';
 	a->token[strcspn(a->token, "\r\n \t")] = '\0';
 	if (strncmp(a->token, "pva_", 4) != 0) {
-		fprintf(stderr, "pocketvm-admin: %s does not hold an admin token (pva_...)\n", path);
+		fprintf(stderr, "pocketvm-admin: %s does not hold an admin token (pva_...)\n",
+			path);
 		return -1;
 	}
 	return 0;

@@ -249,8 +249,8 @@ void client_free(struct client *c)
 	c->curl = NULL;
 }
 
-int client_req(struct client *c, const char *method, const char *url, const char *body,
-	       size_t len, const char *extra_header, struct resp *out)
+int client_req(struct client *c, const char *method, const char *url, const char *body, size_t len,
+	       const char *extra_header, struct resp *out)
 {
 	struct curl_slist *h = NULL;
 	char auth[256];
@@ -319,10 +319,9 @@ int make_tokens(struct pvs *s, const char *group, int n, long expires_in, char *
 	struct resp r;
 	int ok = -1;
 
-	snprintf(body, sizeof(body), "{\"group\":\"%s\",\"count\":%d,\"expires_in\":%ld}", group,
-		 n, expires_in);
-	if (admin_req(s, "POST", "/v1/admin/enrollment-tokens", body, &r) == 0 &&
-	    r.status == 201) {
+	snprintf(body, sizeof(body), "{\"group\":\"%s\",\"count\":%d,\"expires_in\":%ld}", group, n,
+		 expires_in);
+	if (admin_req(s, "POST", "/v1/admin/enrollment-tokens", body, &r) == 0 && r.status == 201) {
 		json_t *arr = json_object_get(r.json, "tokens");
 
 		for (int i = 0; i < n; i++)
@@ -418,8 +417,8 @@ int device_checkin(struct device *d, const char *base, const char *acks_json, st
 
 	RAND_bytes(raw, sizeof(raw));
 	nonce[jose_b64_enc_buf(raw, sizeof(raw), nonce, sizeof(nonce) - 1)] = '\0';
-	snprintf(body, sizeof(body), "{\"nonce\":\"%s\",\"time\":%ld%s%s}", nonce,
-		 (long)time(NULL), acks_json ? ",\"acks\":" : "", acks_json ? acks_json : "");
+	snprintf(body, sizeof(body), "{\"nonce\":\"%s\",\"time\":%ld%s%s}", nonce, (long)time(NULL),
+		 acks_json ? ",\"acks\":" : "", acks_json ? acks_json : "");
 	snprintf(url, sizeof(url), "%s/v1/checkin", base);
 	if (nonce_out)
 		*nonce_out = nonce;
@@ -443,9 +442,9 @@ json_t *lease_verify(struct device *d, const json_t *jws, const char *vm, const 
 		goto fail;
 	*why = "claims";
 	pl = jose_b64_dec_load(json_object_get(jws, "payload"));
-	if (!pl || json_unpack(pl, "{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "sub", &sub, "vm", &lvm,
-			       "nonce", &ln, "seq", &seq, "iat", &iat, "exp", &exp, "offline",
-			       &off) < 0)
+	if (!pl ||
+	    json_unpack(pl, "{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "sub", &sub, "vm", &lvm, "nonce", &ln,
+			"seq", &seq, "iat", &iat, "exp", &exp, "offline", &off) < 0)
 		goto fail;
 	*why = "sub/vm/nonce";
 	if (strcmp(sub, d->id) || strcmp(lvm, vm) || strcmp(ln, nonce))
@@ -510,7 +509,8 @@ long tang_bind(struct device *d, const char *base, const char *vm, json_t **bind
 		goto out;
 	pl = jose_b64_dec_load(json_object_get(r.json, "payload"));
 	keys = json_object_get(pl, "keys");
-	json_array_foreach(keys, i, k) {
+	json_array_foreach(keys, i, k)
+	{
 		if (jose_jwk_prm(NULL, k, true, "verify"))
 			json_array_append(sigs, k);
 		else if (jose_jwk_prm(NULL, k, true, "deriveKey"))
@@ -639,8 +639,7 @@ int pg_start(struct pg *pg)
 	/* Stop the cluster however the test ends. */
 	pg_running = pg;
 	atexit(pg_stop_atexit);
-	snprintf(pg->url, sizeof(pg->url), "postgresql:///postgres?host=%s&user=postgres",
-		 pg->dir);
+	snprintf(pg->url, sizeof(pg->url), "postgresql:///postgres?host=%s&user=postgres", pg->dir);
 	return 0;
 }
 

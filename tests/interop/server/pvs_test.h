@@ -18,18 +18,18 @@
 extern int t_failures;
 extern int t_count;
 
-#define CHECK(cond, ...)                                                                    \
-	do {                                                                                \
-		t_count++;                                                                  \
-		if (cond) {                                                                 \
-			printf("ok %d - ", t_count);                                        \
-		} else {                                                                    \
-			t_failures++;                                                       \
-			printf("not ok %d - %s:%d: ", t_count, __FILE__, __LINE__);         \
-		}                                                                           \
-		printf(__VA_ARGS__);                                                        \
-		printf("\n");                                                               \
-		fflush(stdout);                                                             \
+#define CHECK(cond, ...)                                                            \
+	do {                                                                        \
+		t_count++;                                                          \
+		if (cond) {                                                         \
+			printf("ok %d - ", t_count);                                \
+		} else {                                                            \
+			t_failures++;                                               \
+			printf("not ok %d - %s:%d: ", t_count, __FILE__, __LINE__); \
+		}                                                                   \
+		printf(__VA_ARGS__);                                                \
+		printf("\n");                                                       \
+		fflush(stdout);                                                     \
 	} while (0)
 
 /* A test directory removed at exit (also when a check fails). */
@@ -78,8 +78,8 @@ struct client {
 void client_init(struct client *c, const char *ca);
 void client_free(struct client *c);
 /* Performs one request; extra_header may be NULL. 0, or -1 on a transport error. */
-int client_req(struct client *c, const char *method, const char *url, const char *body,
-	       size_t len, const char *extra_header, struct resp *out);
+int client_req(struct client *c, const char *method, const char *url, const char *body, size_t len,
+	       const char *extra_header, struct resp *out);
 
 /* Admin request with s->admin as bearer; body is a JSON string or NULL. */
 int admin_req(struct pvs *s, const char *method, const char *path, const char *body,

@@ -194,9 +194,9 @@ static void test_audit(void)
 	char *p;
 
 	admin_req(&srv, "GET", "/v1/admin/audit?after=0", NULL, &r);
-	json_array_foreach(json_object_get(r.json, "entries"), i, e)
-		logins += !strcmp(json_string_value(json_object_get(e, "action")), "admin.login") &&
-			  !strcmp(json_string_value(json_object_get(e, "actor")), "admin:viewer");
+	json_array_foreach(json_object_get(r.json, "entries"), i, e) logins +=
+		!strcmp(json_string_value(json_object_get(e, "action")), "admin.login") &&
+		!strcmp(json_string_value(json_object_get(e, "actor")), "admin:viewer");
 	CHECK(logins == 1, "admin logins audited once per session, not per request (%d)", logins);
 	resp_free(&r);
 
@@ -282,10 +282,11 @@ int main(int argc, char **argv)
 		json_t *pl;
 
 		device_checkin(&d, srv.url, NULL, &r, &nonce);
-		pl = lease_verify(&d, json_object_get(json_array_get(json_object_get(r.json, "leases"),
-								     0),
-						      "lease"),
-				  vm, nonce, &why);
+		pl = lease_verify(
+			&d,
+			json_object_get(json_array_get(json_object_get(r.json, "leases"), 0),
+					"lease"),
+			vm, nonce, &why);
 		CHECK(pl && json_integer_value(json_object_get(pl, "offline")) == 600,
 		      "group policy sets the lease's offline lifetime (600 s)");
 		json_decref(pl);

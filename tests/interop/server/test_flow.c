@@ -21,9 +21,9 @@ static json_t *lease_for(json_t *checkin, const char *vm)
 	size_t i;
 	json_t *l;
 
-	json_array_foreach(json_object_get(checkin, "leases"), i, l)
-		if (strcmp(json_string_value(json_object_get(l, "vm")), vm) == 0)
-			return json_object_get(l, "lease");
+	json_array_foreach(json_object_get(checkin, "leases"), i,
+			   l) if (strcmp(json_string_value(json_object_get(l, "vm")), vm) ==
+				  0) return json_object_get(l, "lease");
 	return NULL;
 }
 
@@ -32,9 +32,9 @@ static json_t *command_of(json_t *checkin, const char *type)
 	size_t i;
 	json_t *c;
 
-	json_array_foreach(json_object_get(checkin, "commands"), i, c)
-		if (strcmp(json_string_value(json_object_get(c, "type")), type) == 0)
-			return c;
+	json_array_foreach(json_object_get(checkin, "commands"), i,
+			   c) if (strcmp(json_string_value(json_object_get(c, "type")), type) ==
+				  0) return c;
 	return NULL;
 }
 
@@ -52,10 +52,11 @@ static int audit_count(const char *action, const char *subject)
 	int n = 0;
 
 	admin_req(&srv, "GET", "/v1/admin/audit?after=0&limit=1000", NULL, &r);
-	json_array_foreach(json_object_get(r.json, "entries"), i, e)
-		if (!strcmp(json_string_value(json_object_get(e, "action")), action) &&
-		    (!subject || !strcmp(json_string_value(json_object_get(e, "subject")), subject)))
-			n++;
+	json_array_foreach(
+		json_object_get(r.json, "entries"), i,
+		e) if (!strcmp(json_string_value(json_object_get(e, "action")), action) &&
+		       (!subject ||
+			!strcmp(json_string_value(json_object_get(e, "subject")), subject))) n++;
 	resp_free(&r);
 	return n;
 }

@@ -118,7 +118,8 @@ static void test_http(struct client *anon)
 	       "enroll with a number token");
 	expect(anon, "POST", "/v1/checkin", "{}", 2, 401, "client_certificate_required",
 	       "check-in without a certificate");
-	expect(anon, "GET", "/v1/admin/devices", NULL, 0, 401, "unauthorized", "admin without token");
+	expect(anon, "GET", "/v1/admin/devices", NULL, 0, 401, "unauthorized",
+	       "admin without token");
 	anon->bearer = "pva_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 	expect(anon, "GET", "/v1/admin/devices", NULL, 0, 401, "unauthorized",
 	       "admin with an unknown token");

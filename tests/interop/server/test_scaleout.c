@@ -69,9 +69,8 @@ static void verify_audit(void)
 	admin_req(&a, "GET", "/v1/server", NULL, &s);
 	admin_req(&b, "GET", "/v1/admin/audit?after=0&limit=1000", NULL, &r);
 	audit_verifier_init(&v, json_object_get(s.json, "lease_key"));
-	json_array_foreach(json_object_get(r.json, "entries"), i, e)
-		if (!why)
-			why = audit_verify_entry(&v, e);
+	json_array_foreach(json_object_get(r.json, "entries"), i, e) if (!why) why =
+		audit_verify_entry(&v, e);
 	CHECK(!why && v.checked > 10,
 	      "audit chain written by both instances verifies (%lld entries%s%s)",
 	      (long long)v.checked, why ? ": " : "", why ? why : "");
@@ -136,8 +135,9 @@ int main(int argc, char **argv)
 	rc = 1;
 	for (int i = 0; i < CHECKINS; i++)
 		rc &= seqs[i] == i + 1;
-	CHECK(rc, "%d concurrent check-ins on both instances got sequence numbers 1..%d, no "
-		  "duplicates (first %lld, last %lld)",
+	CHECK(rc,
+	      "%d concurrent check-ins on both instances got sequence numbers 1..%d, no "
+	      "duplicates (first %lld, last %lld)",
 	      CHECKINS, CHECKINS, seqs[0], seqs[CHECKINS - 1]);
 
 	CHECK(tang_bind(&dev, a.url, vm, &bind) == 200, "bind through A");

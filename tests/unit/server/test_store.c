@@ -68,8 +68,8 @@ static void test_migrations(void **state)
 		struct store tmp = { .ops = &store_sqlite_ops };
 
 		assert_int_equal(tmp.ops->open(&tmp, url + 7), 0);
-		assert_int_equal(tmp.ops->exec_script(&tmp, "UPDATE schema_version SET version = 2"),
-				 0);
+		assert_int_equal(
+			tmp.ops->exec_script(&tmp, "UPDATE schema_version SET version = 2"), 0);
 		tmp.ops->close(&tmp);
 	}
 }
@@ -313,7 +313,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_migrations), cmocka_unit_test(test_single_use),
-		cmocka_unit_test(test_audit),      cmocka_unit_test(test_jose),
+		cmocka_unit_test(test_audit),	   cmocka_unit_test(test_jose),
 		cmocka_unit_test(test_ca),
 	};
 

@@ -31,7 +31,8 @@ static void test_json_untrusted(void **state)
 	assert_string_equal(why, "invalid_json");
 	assert_null(json_parse_untrusted("{\"a\":1,\"a\":2}", 13, 16, &why));
 	assert_null(json_parse_untrusted("{\"a\":\"\\u0000\"}", 14, 16, &why));
-	assert_null(json_parse_untrusted("{\"a\":[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]}", 42, 16, &why));
+	assert_null(
+		json_parse_untrusted("{\"a\":[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]}", 42, 16, &why));
 	assert_string_equal(why, "json_too_deep");
 }
 
@@ -115,7 +116,8 @@ static void test_policy(void **state)
 	json_t *p;
 
 	p = json_loads("{\"offline_lifetime\":600,\"key_release\":false,"
-		       "\"allowed_images\":[\"a\",\"b@1.0\"]}", 0, NULL);
+		       "\"allowed_images\":[\"a\",\"b@1.0\"]}",
+		       0, NULL);
 	assert_true(policy_valid(p, &why));
 	assert_true(policy_image_allowed(p, "a", "9"));
 	assert_true(policy_image_allowed(p, "b", "1.0"));
@@ -137,8 +139,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_depth), cmocka_unit_test(test_json_untrusted),
-		cmocka_unit_test(test_range),      cmocka_unit_test(test_names),
-		cmocka_unit_test(test_routes),     cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_range),	   cmocka_unit_test(test_names),
+		cmocka_unit_test(test_routes),	   cmocka_unit_test(test_policy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
