@@ -8,6 +8,7 @@
 /* api_device.c */
 void h_server_info(struct req *r);
 void h_enroll(struct req *r);
+void h_renew(struct req *r);
 void h_checkin(struct req *r);
 void h_ack(struct req *r);
 void h_adv(struct req *r);

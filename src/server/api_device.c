@@ -141,6 +141,63 @@ out:
 	json_decref(j);
 }
 
+/*
+ * A new certificate for an enrolled device (same id) from a fresh CSR, over
+ * mTLS with its current certificate. The old certificate stops working at
+ * once: requests are matched against the serial recorded here.
+ */
+void h_renew(struct req *r)
+{
+	json_t *j = req_json(r);
+	const char *csr = NULL;
+	char serial[CA_SERIAL_HEX + 1], *cert = NULL;
+	int rc;
+
+	if (!j)
+		return;
+	if (strcmp(r->device_status, "active") != 0) {
+		reply_error(r, 403, "device_revoked", "device is revoked");
+		goto out;
+	}
+	if (json_unpack(j, "{s:s}", "csr", &csr) < 0) {
+		reply_error(r, 400, "bad_request", "need a csr string");
+		goto out;
+	}
+	rc = ca_issue_device(&r->w->srv->ca, csr, strlen(csr), r->device_id, &cert, serial);
+	if (rc < 0) {
+		reply_error(r, rc == -EINVAL ? 400 : 500,
+			    rc == -EINVAL ? "invalid_csr" : "internal",
+			    "cannot issue a certificate for this CSR");
+		goto out;
+	}
+	rc = store_begin(r->w->store);
+	if (rc >= 0)
+		rc = SQ(r->w->store, Q_DEVICE_SET_SERIAL, NULL, r->device_id, r->device_serial,
+			serial);
+	if (rc == 0) {
+		store_rollback(r->w->store);
+		reply_error(r, 409, "conflict", "certificate already renewed");
+		goto out;
+	}
+	if (rc > 0)
+		rc = audit_append(
+			r->w, r->actor, "device.renew", r->device_id,
+			json_pack("{s:s,s:s}", "old_serial", r->device_serial, "serial", serial));
+	if (rc >= 0)
+		rc = store_commit(r->w->store);
+	if (rc < 0) {
+		store_rollback(r->w->store);
+		reply_store_error(r, rc);
+		goto out;
+	}
+	reply_json(r, 200,
+		   json_pack("{s:s,s:s,s:s}", "device_id", r->device_id, "certificate", cert,
+			     "ca_certificate", r->w->srv->ca.cert_pem));
+out:
+	free(cert);
+	json_decref(j);
+}
+
 /* Acks inside a check-in: malformed or stale entries are skipped, not fatal. */
 static int checkin_acks(struct req *r, json_t *acks)
 {

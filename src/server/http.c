@@ -296,6 +296,7 @@ static bool auth_device(struct req *r)
 	snprintf(r->device_status, sizeof(r->device_status), "%s",
 		 store_cell(&rows, 0, DEV_STATUS));
 	snprintf(r->device_grp, sizeof(r->device_grp), "%s", store_cell(&rows, 0, DEV_GRP));
+	memcpy(r->device_serial, serial, sizeof(serial));
 	r->device_policy = strdup(store_cell(&rows, 0, DEV_POLICY));
 	snprintf(r->actor, sizeof(r->actor), "device:%s", cn);
 	ok = true;

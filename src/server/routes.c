@@ -14,6 +14,7 @@ const struct route routes[] = {
 	{ GET, "/v1/server", AUTH_NONE, 0, h_server_info },
 	{ POST, "/v1/enroll", AUTH_NONE, S, h_enroll },
 	{ POST, "/v1/checkin", AUTH_DEVICE, S, h_checkin },
+	{ POST, "/v1/renew", AUTH_DEVICE, S, h_renew },
 	{ POST, "/v1/commands/*/ack", AUTH_DEVICE, S, h_ack },
 	{ GET, "/v1/images/*/*/manifest", AUTH_DEVICE, 0, h_image_manifest },
 	{ GET, "/v1/images/*/*/files/*", AUTH_DEVICE, 0, h_image_file },

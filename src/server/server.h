@@ -90,6 +90,7 @@ struct req {
 	char device_id[UUID_LEN + 1];
 	char device_status[16];
 	char device_grp[80];
+	char device_serial[CA_SERIAL_HEX + 1];
 	char *device_policy;
 	/* Admin token: "admin:<token name>" for the audit log. */
 	char actor[128];

@@ -53,6 +53,10 @@ const struct store_stmt store_stmts[Q__COUNT] = {
 	[Q_DEVICE_LIST] = { "SELECT " DEV_COLS " FROM devices ORDER BY enrolled, id", 0 },
 	[Q_DEVICE_SET_STATUS] = { "UPDATE devices SET status = $2 WHERE id = $1", 2 },
 	[Q_DEVICE_SET_POLICY] = { "UPDATE devices SET policy = $2 WHERE id = $1", 2 },
+	/* Compare-and-swap on the serial: two renewals with one certificate cannot both win. */
+	[Q_DEVICE_SET_SERIAL] = { "UPDATE devices SET serial = $3 WHERE id = $1 AND serial = $2 "
+				  "AND status = 'active'",
+				  3 },
 	[Q_DEVICE_CHECKIN] = { "UPDATE devices SET seq = seq + 1, last_seen = $2 WHERE id = $1 "
 			       "RETURNING seq, status, policy, grp",
 			       2 },

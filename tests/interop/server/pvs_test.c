@@ -401,6 +401,38 @@ long device_enroll(struct pvs *s, const char *token, struct device *d)
 	return status;
 }
 
+long device_renew(struct device *d, const char *base)
+{
+	static int gen;
+	char key[PATH_MAX], url[256], *csr, *text;
+	json_t *body;
+	struct resp r;
+	long status;
+	FILE *f;
+
+	snprintf(key, sizeof(key), "%s/renewed%d.key", d->dir, ++gen);
+	csr = make_csr(key);
+	body = json_pack("{s:s}", "csr", csr);
+	text = json_dumps(body, 0);
+	snprintf(url, sizeof(url), "%s/v1/renew", base);
+	client_req(&d->c, "POST", url, text, strlen(text), NULL, &r);
+	status = r.status;
+	if (status == 200) {
+		snprintf(d->c.key, sizeof(d->c.key), "%s", key);
+		snprintf(d->c.cert, sizeof(d->c.cert), "%s/renewed%d.pem", d->dir, gen);
+		f = fopen(d->c.cert, "we");
+		if (f) {
+			fputs(json_string_value(json_object_get(r.json, "certificate")), f);
+			fclose(f);
+		}
+	}
+	resp_free(&r);
+	free(text);
+	free(csr);
+	json_decref(body);
+	return status;
+}
+
 void device_free(struct device *d)
 {
 	client_free(&d->c);

@@ -101,6 +101,11 @@ int make_tokens(struct pvs *s, const char *group, int n, long expires_in, char *
  */
 long device_enroll(struct pvs *s, const char *token, struct device *d);
 void device_free(struct device *d);
+/*
+ * POST /v1/renew with a new key and CSR; on 200 the device's client uses the
+ * new certificate and key (new files). Returns the HTTP status.
+ */
+long device_renew(struct device *d, const char *base);
 
 /* POST /v1/checkin with a fresh nonce; *nonce_out receives it (static buffer). */
 int device_checkin(struct device *d, const char *base, const char *acks_json, struct resp *out,

@@ -158,6 +158,30 @@ static void test_checkin(struct device *a, char *vma)
 	resp_free(&r);
 }
 
+static void test_renew(struct device *a)
+{
+	struct client old;
+	struct resp r;
+	char url[256];
+	const char *nonce;
+
+	client_init(&old, srv.ca);
+	memcpy(old.cert, a->c.cert, sizeof(old.cert));
+	memcpy(old.key, a->c.key, sizeof(old.key));
+	old.use_cert = true;
+	CHECK(device_renew(a, srv.url) == 200, "A renews its certificate with a new key");
+	device_checkin(a, srv.url, NULL, &r, &nonce);
+	CHECK(r.status == 200, "the new certificate works");
+	resp_free(&r);
+	snprintf(url, sizeof(url), "%s/v1/checkin", srv.url);
+	client_req(&old, "POST", url, "{\"nonce\":\"aaaaaaaaaaaaaaaaaaaa\"}", 31, NULL, &r);
+	CHECK(r.status == 401 && !strcmp(resp_error(&r), "unknown_certificate"),
+	      "the replaced certificate is refused (%ld %s)", r.status, resp_error(&r));
+	resp_free(&r);
+	client_free(&old);
+	CHECK(audit_count("device.renew", a->id) == 1, "renewal audited");
+}
+
 static void command(const char *dev, const char *type, const char *vm, struct resp *r)
 {
 	char path[128], body[160];
@@ -282,6 +306,7 @@ int main(int argc, char **argv)
 	CHECK(make_tokens(&srv, "default", 4, 3600, tok) == 0, "admin creates enrollment tokens");
 	test_enrollment(tok, &a, &b);
 	test_checkin(&a, vma);
+	test_renew(&a);
 	CHECK(vm_create(&srv, b.id, "work", vmb) == 201, "VM assigned to B");
 	test_keys(&a, &b, vma, vmb);
 	test_commands(&a, &b, vma);
