@@ -22,6 +22,10 @@ void h_admin_image_upload(struct req *r);
 void h_admin_image_publish(struct req *r);
 void h_admin_image_list(struct req *r);
 
+/* api_web.c */
+void h_console(struct req *r);
+void h_root(struct req *r);
+
 /* api_admin.c */
 void h_admin_whoami(struct req *r);
 void h_admin_token_list(struct req *r);
