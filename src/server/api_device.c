@@ -48,14 +48,82 @@ static void enroll_refuse(struct req *r, const char *tid, int status, const char
 	reply_error(r, status, code, "%s", msg);
 }
 
+/* Finds a usable enrollment token; replies (and audits refusals) itself when not. */
+static bool enroll_token(struct req *r, const char *token, struct store_rows *rows)
+{
+	char hash[SHA256_HEX_LEN + 1];
+	const char *tid;
+	int rc;
+
+	if (strncmp(token, "pve_", 4) != 0 || !b64url_valid(token + 4, 43, 43)) {
+		enroll_refuse(r, NULL, 403, "token_invalid", "not an enrollment token");
+		return false;
+	}
+	sha256_hex(token, strlen(token), hash);
+	rc = SQ(r->w->store, Q_ETOKEN_BY_HASH, rows, hash);
+	if (rc < 0) {
+		reply_store_error(r, rc);
+		return false;
+	}
+	if (rows->nrows != 1) {
+		enroll_refuse(r, NULL, 403, "token_invalid", "unknown enrollment token");
+		return false;
+	}
+	tid = store_cell(rows, 0, 0);
+	if (store_cell_i64(rows, 0, 3) != 0) {
+		enroll_refuse(r, tid, 409, "token_used", "enrollment token already used");
+		return false;
+	}
+	if (store_cell_i64(rows, 0, 2) <= now_s()) {
+		enroll_refuse(r, tid, 403, "token_expired", "enrollment token expired");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Consumes the token and records the device, audited, in one transaction.
+ * The single-use check that counts is the conditional UPDATE in here: two
+ * enrollments racing with one token (on any instances) cannot both pass it.
+ */
+static bool enroll_record(struct req *r, const char *tid, const char *grp, const char *dev,
+			  const char *name, const char *platform, const char *serial)
+{
+	struct store *s = r->w->store;
+	char b1[24];
+	int rc = store_begin(s);
+
+	if (rc >= 0) {
+		rc = SQ(s, Q_ETOKEN_CONSUME, NULL, tid, i64s(b1, now_s()), dev);
+		if (rc == 0) {
+			store_rollback(s);
+			enroll_refuse(r, tid, 409, "token_used", "enrollment token already used");
+			return false;
+		}
+	}
+	if (rc > 0)
+		rc = SQ(s, Q_DEVICE_INSERT, NULL, dev, grp, name, platform, serial, b1);
+	if (rc >= 0)
+		rc = audit_append(r->w, r->actor, "device.enroll", dev,
+				  json_pack("{s:s,s:s,s:s,s:s?,s:s}", "token", tid, "group", grp,
+					    "serial", serial, "name", name, "peer", r->peer));
+	if (rc >= 0)
+		rc = store_commit(s);
+	if (rc < 0) {
+		store_rollback(s);
+		reply_store_error(r, rc);
+		return false;
+	}
+	return true;
+}
+
 void h_enroll(struct req *r)
 {
 	json_t *j = req_json(r);
 	const char *token = NULL, *csr = NULL, *name, *platform, *tid, *grp;
-	char hash[SHA256_HEX_LEN + 1], dev[UUID_LEN + 1], serial[CA_SERIAL_HEX + 1], b1[24];
+	char dev[UUID_LEN + 1], serial[CA_SERIAL_HEX + 1];
 	struct store_rows rows = { 0 };
 	char *cert = NULL;
-	int64_t now = now_s();
 	int rc;
 
 	if (!j)
@@ -66,30 +134,10 @@ void h_enroll(struct req *r)
 			    "need strings token and csr; name/platform <= 64");
 		goto out;
 	}
-	if (strncmp(token, "pve_", 4) != 0 || !b64url_valid(token + 4, 43, 43)) {
-		enroll_refuse(r, NULL, 403, "token_invalid", "not an enrollment token");
+	if (!enroll_token(r, token, &rows))
 		goto out;
-	}
-	sha256_hex(token, strlen(token), hash);
-	rc = SQ(r->w->store, Q_ETOKEN_BY_HASH, &rows, hash);
-	if (rc < 0) {
-		reply_store_error(r, rc);
-		goto out;
-	}
-	if (rows.nrows != 1) {
-		enroll_refuse(r, NULL, 403, "token_invalid", "unknown enrollment token");
-		goto out;
-	}
 	tid = store_cell(&rows, 0, 0);
 	grp = store_cell(&rows, 0, 1);
-	if (store_cell_i64(&rows, 0, 3) != 0) {
-		enroll_refuse(r, tid, 409, "token_used", "enrollment token already used");
-		goto out;
-	}
-	if (store_cell_i64(&rows, 0, 2) <= now) {
-		enroll_refuse(r, tid, 403, "token_expired", "enrollment token expired");
-		goto out;
-	}
 	if (uuid_random(dev) < 0) {
 		reply_error(r, 500, "internal", "no randomness");
 		goto out;
@@ -104,31 +152,8 @@ void h_enroll(struct req *r)
 			reply_error(r, 500, "internal", "cannot issue a certificate");
 		goto out;
 	}
-	rc = store_begin(r->w->store);
-	if (rc < 0) {
-		reply_store_error(r, rc);
+	if (!enroll_record(r, tid, grp, dev, name, platform, serial))
 		goto out;
-	}
-	/* The single-use check that counts: an atomic conditional UPDATE. */
-	rc = SQ(r->w->store, Q_ETOKEN_CONSUME, NULL, tid, i64s(b1, now), dev);
-	if (rc == 0) {
-		store_rollback(r->w->store);
-		enroll_refuse(r, tid, 409, "token_used", "enrollment token already used");
-		goto out;
-	}
-	if (rc > 0)
-		rc = SQ(r->w->store, Q_DEVICE_INSERT, NULL, dev, grp, name, platform, serial, b1);
-	if (rc >= 0)
-		rc = audit_append(r->w, r->actor, "device.enroll", dev,
-				  json_pack("{s:s,s:s,s:s,s:s?,s:s}", "token", tid, "group", grp,
-					    "serial", serial, "name", name, "peer", r->peer));
-	if (rc >= 0)
-		rc = store_commit(r->w->store);
-	if (rc < 0) {
-		store_rollback(r->w->store);
-		reply_store_error(r, rc);
-		goto out;
-	}
 	log_info("enroll: device %s in group %s", dev, grp);
 	reply_json(r, 201,
 		   json_pack("{s:s,s:s,s:s,s:O,s:s,s:I,s:s}", "device_id", dev, "certificate", cert,
