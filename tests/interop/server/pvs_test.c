@@ -675,6 +675,32 @@ int pg_start(struct pg *pg)
 	return 0;
 }
 
+int pg_ctl(struct pg *pg, const char *action)
+{
+	char bindir[PATH_MAX], as[64] = "";
+	glob_t g;
+
+	if (glob("/usr/lib/postgresql/*/bin/pg_ctl", 0, NULL, &g) != 0)
+		return -1;
+	snprintf(bindir, sizeof(bindir), "%s", g.gl_pathv[g.gl_pathc - 1]);
+	globfree(&g);
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam("postgres");
+
+		snprintf(as, sizeof(as), "runuser -u %s --", pw ? pw->pw_name : "nobody");
+	}
+	if (strcmp(action, "stop") == 0)
+		return run("%s %s -D %s/data -m fast -w stop >/dev/null 2>&1", as, bindir,
+			   pg->dir) ?
+			       -1 :
+			       0;
+	return run("%s %s -D %s/data -l %s/server.log -w -t 30 -o \"-k %s -c "
+		   "listen_addresses='' -c fsync=off -c max_connections=60\" start >/dev/null 2>&1",
+		   as, bindir, pg->dir, pg->dir, pg->dir) ?
+		       -1 :
+		       0;
+}
+
 void pg_stop(struct pg *pg)
 {
 	char bindir[PATH_MAX], as[64] = "";

@@ -140,6 +140,8 @@ struct pg {
 /* 0, or 77 when PostgreSQL is not installed (caller should skip), or -1. */
 int pg_start(struct pg *pg);
 void pg_stop(struct pg *pg);
+/* Stops (fast shutdown) or starts the cluster in place; 0 or -1. */
+int pg_ctl(struct pg *pg, const char *action);
 
 /*
  * Starts the backend named by argv[1] ("sqlite" default, or "postgresql")

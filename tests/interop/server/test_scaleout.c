@@ -155,6 +155,20 @@ int main(int argc, char **argv)
 	CHECK(tang_recover(&dev, b.url, vm, bind, &k) == 410, "B refuses /rec at once (410)");
 	json_decref(bind);
 	verify_audit();
+
+	/* The database goes away and comes back: 503 meanwhile, then service resumes. */
+	CHECK(pg_ctl(&pg, "stop") == 0, "PostgreSQL stopped under the running servers");
+	device_checkin(&dev, a.url, NULL, &r, NULL);
+	CHECK(r.status == 503 && !strcmp(resp_error(&r), "unavailable"),
+	      "check-in while the database is down: 503 unavailable (%ld)", r.status);
+	resp_free(&r);
+	CHECK(pg_ctl(&pg, "start") == 0, "PostgreSQL started again");
+	device_checkin(&dev, a.url, NULL, &r, NULL);
+	CHECK(r.status == 200, "instance A reconnects by itself (%ld)", r.status);
+	resp_free(&r);
+	device_checkin(&dev, b.url, NULL, &r, NULL);
+	CHECK(r.status == 200, "instance B too (%ld)", r.status);
+	resp_free(&r);
 	pvs_stop(&a);
 	pvs_stop(&b);
 	device_free(&dev);
