@@ -424,6 +424,23 @@ static bool device_exists(struct req *r, const char *id, char status[16])
 	return true;
 }
 
+/* Whether device's effective policy (group and device layers) allows an image. */
+static bool image_allowed_for(struct req *r, const char *device, const char *img, const char *ver)
+{
+	struct store_rows rows;
+	json_t *pol = NULL;
+	bool ok = false;
+
+	if (SQ(r->w->store, Q_DEVICE_GET, &rows, device) == 1)
+		pol = policy_effective(r->w, store_cell(&rows, 0, DEV_GRP),
+				       store_cell(&rows, 0, DEV_POLICY), NULL);
+	store_rows_free(&rows);
+	/* Without a version, only a name-wide entry (or no list) allows it. */
+	ok = pol && policy_image_allowed(pol, img, ver);
+	json_decref(pol);
+	return ok;
+}
+
 static void issue(struct req *r, const char *device, const char *vm, enum cmd_type t)
 {
 	char id[UUID_LEN + 1];
@@ -535,6 +552,12 @@ void h_vm_create(struct req *r)
 	}
 	if (img && ver && SQ(r->w->store, Q_IMAGE_GET, &rows, img, ver) != 1) {
 		reply_error(r, 409, "conflict", "image %s@%s is not published", img, ver);
+		goto out;
+	}
+	store_rows_free(&rows);
+	if (img && !image_allowed_for(r, dev, img, ver ? ver : "")) {
+		reply_error(r, 409, "image_not_allowed", "the device's policy does not allow %s",
+			    img);
 		goto out;
 	}
 	if (uuid_random(id) < 0 || keys_vm_new(&r->w->keys, id, &jwk, &adv, kid, kid1) < 0) {

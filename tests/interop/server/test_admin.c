@@ -178,10 +178,16 @@ static void test_images(struct device *d, const char *dir)
 	CHECK(r.status == 403 && !strcmp(resp_error(&r), "image_not_allowed"),
 	      "policy allowed_images excludes the image: 403 image_not_allowed");
 	resp_free(&r);
+	CHECK(ADMIN(NULL, "vm", "create", "--device", d->id, "--name", "w2", "--image", "work-os",
+		    "--image-version", "1.0") == 1,
+	      "a VM with an image the device's policy excludes is refused");
 	ADMIN(NULL, "device", "policy", d->id, "{\"allowed_images\":[\"work-os@1.0\"]}");
 	client_req(&d->c, "GET", url, NULL, 0, "Range: bytes=0-0", &r);
 	CHECK(r.status == 206, "name@version entry allows it again");
 	resp_free(&r);
+	CHECK(ADMIN(NULL, "vm", "create", "--device", d->id, "--name", "w2", "--image", "work-os",
+		    "--image-version", "1.0") == 0,
+	      "and a VM with that image can be created");
 }
 
 static void test_audit(void)
