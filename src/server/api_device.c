@@ -268,6 +268,27 @@ static json_t *sign_lease(struct req *r, const struct store_rows *vms, int i, js
 	return jws;
 }
 
+/*
+ * The signed device statement of a check-in: server time, sequence number,
+ * status and the commands delivered, bound to the request's nonce. A device
+ * gets signed time even without VMs, and can hold commands to the server's
+ * signature, not only to the TLS channel.
+ */
+static json_t *device_statement(struct req *r, const char *status, int64_t seq, int64_t now,
+				const char *nonce, json_t *commands)
+{
+	json_t *payload, *jws;
+
+	payload = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:O}", "iss", r->w->keys.server_id, "sub",
+			    r->device_id, "iat", (json_int_t)now, "seq", (json_int_t)seq, "nonce",
+			    nonce, "status", status, "commands", commands);
+	if (!payload)
+		return NULL;
+	jws = keys_sign(&r->w->keys, payload, "pocketvm-device+jwt");
+	json_decref(payload);
+	return jws;
+}
+
 /* Builds the check-in answer after the transaction: leases signed outside the lock. */
 static json_t *checkin_answer(struct req *r, const char *status, int64_t seq, const char *dpol,
 			      const struct store_rows *vms, const struct store_rows *cmds,
@@ -276,6 +297,7 @@ static json_t *checkin_answer(struct req *r, const char *status, int64_t seq, co
 	json_t *out_vms = json_array(), *leases = json_array(), *commands = json_array();
 	json_t *base = policy_base(r->w, r->device_grp);
 	json_t *devpol = base ? policy_layer(base, dpol, NULL) : NULL, *ans = NULL;
+	json_t *statement;
 	int64_t now = now_s();
 	bool active = strcmp(status, "active") == 0;
 
@@ -307,10 +329,13 @@ static json_t *checkin_answer(struct req *r, const char *status, int64_t seq, co
 						"type", store_cell(cmds, i, 1), "vm",
 						store_cell(cmds, i, 2), "created",
 						(json_int_t)store_cell_i64(cmds, i, 3)));
-	ans = json_pack("{s:s,s:s,s:I,s:I,s:O,s:O,s:O,s:O}", "device_id", r->device_id, "status",
-			status, "server_time", (json_int_t)now, "seq", (json_int_t)seq,
+	statement = device_statement(r, status, seq, now, nonce, commands);
+	if (!statement)
+		goto out;
+	ans = json_pack("{s:s,s:s,s:I,s:I,s:O,s:O,s:O,s:O,s:o}", "device_id", r->device_id,
+			"status", status, "server_time", (json_int_t)now, "seq", (json_int_t)seq,
 			"checkin_interval", json_object_get(devpol, "checkin_interval"), "vms",
-			out_vms, "leases", leases, "commands", commands);
+			out_vms, "leases", leases, "commands", commands, "device", statement);
 out:
 	json_decref(out_vms);
 	json_decref(leases);

@@ -280,6 +280,25 @@ static void test_commands(struct device *a, struct device *b, const char *vma)
 	CHECK(c && !strcmp(json_string_value(json_object_get(r.json, "status")), "revoked") &&
 		      json_array_size(json_object_get(r.json, "leases")) == 0,
 	      "B's check-in: status revoked, wipe_device delivered, no leases");
+	{
+		/* The wipe is also in the signed device statement, bound to this nonce. */
+		json_t *st = json_object_get(r.json, "device"), *hdr, *pl;
+
+		hdr = jose_b64_dec_load(json_object_get(st, "protected"));
+		pl = jose_b64_dec_load(json_object_get(st, "payload"));
+		CHECK(st && jose_jws_ver(NULL, st, NULL, b->lease_key, false) &&
+			      !strcmp(json_string_value(json_object_get(hdr, "typ")),
+				      "pocketvm-device+jwt") &&
+			      !strcmp(json_string_value(json_object_get(pl, "sub")), b->id) &&
+			      !strcmp(json_string_value(json_object_get(pl, "nonce")), nonce) &&
+			      !strcmp(json_string_value(json_object_get(pl, "status")),
+				      "revoked") &&
+			      json_equal(json_object_get(pl, "commands"),
+					 json_object_get(r.json, "commands")),
+		      "the signed device statement carries status, nonce and the wipe command");
+		json_decref(hdr);
+		json_decref(pl);
+	}
 	id = c ? json_string_value(json_object_get(c, "id")) : "x";
 	snprintf(ack, sizeof(ack), "[{\"id\":\"%s\",\"status\":\"done\",\"detail\":\"bye\"}]", id);
 	resp_free(&r);
