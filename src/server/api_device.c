@@ -223,6 +223,30 @@ out:
 	json_decref(j);
 }
 
+/* What the device says it runs, per VM of its own; malformed entries are skipped. */
+static int checkin_reports(struct req *r, json_t *vms)
+{
+	char b[24];
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(vms, i, v)
+	{
+		const char *id = NULL, *state = NULL;
+		int rc;
+
+		if (json_unpack(v, "{s:s,s:s}", "id", &id, "state", &state) < 0 ||
+		    !uuid_valid(id) ||
+		    (strcmp(state, "running") && strcmp(state, "stopped") &&
+		     strcmp(state, "absent")))
+			continue;
+		rc = SQ(r->w->store, Q_VM_REPORT, NULL, id, r->device_id, state, i64s(b, now_s()));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Acks inside a check-in: malformed or stale entries are skipped, not fatal. */
 static int checkin_acks(struct req *r, json_t *acks)
 {
@@ -311,6 +335,7 @@ static json_t *checkin_answer(struct req *r, const char *status, int64_t seq, co
 		json_object_del(vj, "device");
 		json_object_del(vj, "policy");
 		json_object_del(vj, "created");
+		json_object_del(vj, "reported");
 		json_array_append_new(out_vms, vj);
 		if (!active || strcmp(state, "revoked") == 0)
 			continue;
@@ -372,6 +397,8 @@ void h_checkin(struct req *r)
 	if (rc < 0)
 		goto fail;
 	rc = acks ? checkin_acks(r, acks) : 0;
+	if (rc >= 0 && vms)
+		rc = checkin_reports(r, vms);
 	if (rc >= 0)
 		rc = SQ(s, Q_DEVICE_CHECKIN, &dev, r->device_id, i64s(b1, now_s()));
 	if (rc < 1)

@@ -147,15 +147,20 @@ json_t *vm_json(const struct store_rows *rows, int i)
 	json_t *image = img ? json_pack("{s:s,s:s?}", "name", img, "version",
 					store_cell(rows, i, VM_IMAGE_VERSION)) :
 			      json_null();
+	const char *rep = store_cell(rows, i, VM_REPORTED_STATE);
 	char tang[64];
+	json_t *reported = rep ? json_pack("{s:s,s:I}", "state", rep, "at",
+					   (json_int_t)store_cell_i64(rows, i, VM_REPORTED_AT)) :
+				 json_null();
 
 	snprintf(tang, sizeof(tang), "/tang/%s", store_cell(rows, i, VM_ID));
-	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s?,s:s,s:o}", "id", store_cell(rows, i, VM_ID),
-			 "device", store_cell(rows, i, VM_DEVICE), "name",
-			 store_cell(rows, i, VM_NAME), "state", store_cell(rows, i, VM_STATE),
-			 "image", image, "policy", policy_obj(store_cell(rows, i, VM_POLICY)),
-			 "kid", store_cell(rows, i, VM_KID), "tang_path", tang, "created",
-			 int_or_null(rows, i, VM_CREATED));
+	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s?,s:s,s:o,s:o}", "id",
+			 store_cell(rows, i, VM_ID), "device", store_cell(rows, i, VM_DEVICE),
+			 "name", store_cell(rows, i, VM_NAME), "state",
+			 store_cell(rows, i, VM_STATE), "image", image, "policy",
+			 policy_obj(store_cell(rows, i, VM_POLICY)), "kid",
+			 store_cell(rows, i, VM_KID), "tang_path", tang, "created",
+			 int_or_null(rows, i, VM_CREATED), "reported", reported);
 }
 
 json_t *cmd_json(const struct store_rows *rows, int i)

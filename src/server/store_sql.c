@@ -9,7 +9,9 @@
 #include "common/util.h"
 
 #define DEV_COLS "id, grp, name, platform, serial, status, policy, enrolled, last_seen, seq"
-#define VM_COLS "id, device, name, state, image_name, image_version, policy, kid, created"
+#define VM_COLS                                                                      \
+	"id, device, name, state, image_name, image_version, policy, kid, created, " \
+	"reported_state, reported_at"
 #define CMD_COLS "id, device, vm, type, status, created, delivered, acked, detail"
 #define AU_COLS "seq, time, actor, action, subject, detail, prev, hash, sig"
 
@@ -80,6 +82,10 @@ const struct store_stmt store_stmts[Q__COUNT] = {
 	[Q_VM_REVOKE_DEVICE] = { "UPDATE vms SET state = 'revoked', jwk = NULL, adv = NULL "
 				 "WHERE device = $1 AND state <> 'revoked'",
 				 1 },
+	/* Only the reporting device's own VMs: "AND device = $2". */
+	[Q_VM_REPORT] = { "UPDATE vms SET reported_state = $3, reported_at = $4 WHERE id = $1 AND "
+			  "device = $2",
+			  4 },
 	[Q_VM_SET_POLICY] = { "UPDATE vms SET policy = $2 WHERE id = $1", 2 },
 	[Q_CMD_INSERT] = { "INSERT INTO commands (id, device, vm, type, status, created) "
 			   "VALUES ($1, $2, $3, $4, 'pending', $5)",
@@ -166,8 +172,13 @@ static const char v1_pg[] =
 static const char v2_common[] =
 	"ALTER TABLE admin_tokens ADD COLUMN last_used BIGINT NOT NULL DEFAULT 0;";
 
+/* Version 3: what the device last said about each VM (check-in "vms"). */
+static const char v3_common[] = "ALTER TABLE vms ADD COLUMN reported_state TEXT;"
+				"ALTER TABLE vms ADD COLUMN reported_at BIGINT NOT NULL DEFAULT 0;";
+
 const struct store_migration store_migrations[] = {
 	{ v1_common, { v1_sqlite, v1_pg } },
 	{ v2_common, { "", "" } },
+	{ v3_common, { "", "" } },
 };
 const int store_migrations_count = ARRAY_SIZE(store_migrations);

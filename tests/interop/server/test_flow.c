@@ -158,6 +158,35 @@ static void test_checkin(struct device *a, char *vma)
 	resp_free(&r);
 }
 
+/* The device tells what it runs; admins see it, and only for its own VMs. */
+static void test_reports(struct device *a, struct device *b, const char *vma, const char *vmb)
+{
+	char body[512], url[256], path[128];
+	struct resp r;
+	json_t *rep;
+
+	snprintf(body, sizeof(body),
+		 "{\"nonce\":\"cmVwb3J0cy1ub25jZS0wMDE\",\"vms\":[{\"id\":\"%s\","
+		 "\"state\":\"running\"},{\"id\":\"%s\",\"state\":\"stopped\"}]}",
+		 vma, vmb);
+	snprintf(url, sizeof(url), "%s/v1/checkin", srv.url);
+	client_req(&a->c, "POST", url, body, strlen(body), NULL, &r);
+	CHECK(r.status == 200, "check-in with a VM report");
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/v1/admin/vms/%s", vma);
+	admin_req(&srv, "GET", path, NULL, &r);
+	rep = json_object_get(r.json, "reported");
+	CHECK(rep && !strcmp(json_string_value(json_object_get(rep, "state")), "running"),
+	      "admins see the state A reported for its VM");
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/v1/admin/vms/%s", vmb);
+	admin_req(&srv, "GET", path, NULL, &r);
+	CHECK(json_is_null(json_object_get(r.json, "reported")),
+	      "A's report about B's VM is ignored");
+	resp_free(&r);
+	(void)b;
+}
+
 static void test_renew(struct device *a)
 {
 	struct client old;
@@ -327,6 +356,7 @@ int main(int argc, char **argv)
 	test_checkin(&a, vma);
 	test_renew(&a);
 	CHECK(vm_create(&srv, b.id, "work", vmb) == 201, "VM assigned to B");
+	test_reports(&a, &b, vma, vmb);
 	test_keys(&a, &b, vma, vmb);
 	test_commands(&a, &b, vma);
 

@@ -69,7 +69,7 @@ static void test_migrations(void **state)
 
 		assert_int_equal(tmp.ops->open(&tmp, url + 7), 0);
 		assert_int_equal(
-			tmp.ops->exec_script(&tmp, "UPDATE schema_version SET version = 2"), 0);
+			tmp.ops->exec_script(&tmp, "UPDATE schema_version SET version = 3"), 0);
 		tmp.ops->close(&tmp);
 	}
 }
