@@ -105,6 +105,7 @@ const views = {
       cell(tr, v.name);
       cell(tr, v.device, 'mono');
       cell(tr, v.state);
+      cell(tr, v.reported ? `${v.reported.state} (${when(v.reported.at)})` : '—');
       cell(tr, v.kid, 'mono');
       const td = cell(tr, '');
       if (v.state === 'active')
