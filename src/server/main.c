@@ -81,6 +81,20 @@ out:
 	return r;
 }
 
+/* True for "scheme://user:password@host...": a password in the authority part. */
+static bool url_has_password(const char *url)
+{
+	const char *auth = strstr(url, "://"), *end, *at, *colon;
+
+	if (!auth)
+		return false;
+	auth += 3;
+	end = strchrnul(auth, '/');
+	at = memchr(auth, '@', end - auth);
+	colon = at ? memchr(auth, ':', at - auth) : NULL;
+	return colon != NULL;
+}
+
 static int parse_args(struct server_config *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -155,6 +169,10 @@ static int parse_args(struct server_config *c, int argc, char **argv)
 	if (c->threads < 1 || c->threads > 64 || c->unauth_rate <= 0 || c->unauth_burst < 1 ||
 	    c->default_offline < 60)
 		die("bad --threads (1..64), --unauth-rate, --unauth-burst or --default-offline");
+	if (url_has_password(c->db_url))
+		log_warn(
+			"--db carries a password, visible to every local user in the process list; "
+			"use ~/.pgpass or PGPASSFILE instead");
 	if (c->nhosts == 0) {
 		c->hosts[c->nhosts++] = "localhost";
 		c->hosts[c->nhosts++] = "127.0.0.1";

@@ -163,6 +163,14 @@ int main(int argc, char **argv)
 		else
 			break;
 	}
+	/* "whoami" alone reads better than "whoami show". */
+	char *whoami[] = { "whoami", "show" };
+
+	if (argc - i == 1 && strcmp(argv[i], "whoami") == 0) {
+		argv = whoami;
+		argc = 2;
+		i = 0;
+	}
 	if (argc - i < 2 || (argc > 1 && strcmp(argv[1], "--help") == 0)) {
 		usage(argc > 1 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
 		return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : 2;

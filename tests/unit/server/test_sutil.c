@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/server.h"
 
@@ -133,6 +135,33 @@ static void test_policy(void **state)
 	p = json_loads("{\"allowed_images\":[\"../x\"]}", 0, NULL);
 	assert_false(policy_valid(p, &why));
 	json_decref(p);
+}
+
+static void test_ratelimit(void **state)
+{
+	struct ratelimit *rl = ratelimit_new(100, 3);
+	int retry = 0;
+
+	assert_non_null(rl);
+	for (int i = 0; i < 3; i++)
+		assert_true(ratelimit_take(rl, "10.0.0.1", 1, &retry));
+	assert_false(ratelimit_take(rl, "10.0.0.1", 1, &retry));
+	assert_true(retry >= 1);
+	/* Another address has its own bucket. */
+	assert_true(ratelimit_take(rl, "10.0.0.2", 1, &retry));
+	/* A penalty can drive the balance below zero; refill brings it back. */
+	ratelimit_charge(rl, "10.0.0.2", 10);
+	assert_false(ratelimit_take(rl, "10.0.0.2", 1, &retry));
+	usleep(80 * 1000);
+	assert_true(ratelimit_take(rl, "10.0.0.2", 1, &retry));
+	/* Many addresses cycle through the fixed table without growing it. */
+	for (int i = 0; i < 20000; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "192.0.2.%d", i);
+		ratelimit_take(rl, a, 1, NULL);
+	}
+	ratelimit_free(rl);
 }
 
 int main(void)
