@@ -170,6 +170,7 @@ int main(void)
 		cmocka_unit_test(test_json_depth), cmocka_unit_test(test_json_untrusted),
 		cmocka_unit_test(test_range),	   cmocka_unit_test(test_names),
 		cmocka_unit_test(test_routes),	   cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_ratelimit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
