@@ -6,9 +6,10 @@
 set -u
 command -v node >/dev/null || { echo "SKIP: node is not installed"; exit 77; }
 [ -x /usr/bin/chromium ] || { echo "SKIP: chromium is not installed"; exit 77; }
-export NODE_PATH=${NODE_PATH:-$(npm root -g 2>/dev/null)}
+# playwright-core is pinned in tests/browser/package-lock.json; install-deps installs it.
+export NODE_PATH=${POCKETVM_SRC:-.}/tests/browser/node_modules
 node -e "require('playwright-core')" 2>/dev/null ||
-	{ echo "SKIP: playwright-core not found (npm install -g playwright-core)"; exit 77; }
+	{ echo "SKIP: playwright-core not in tests/browser/node_modules (scripts/install-deps)"; exit 77; }
 for t in openssl curl jose; do
 	command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
 done
