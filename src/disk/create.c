@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "crypto/aead.h"
@@ -114,6 +115,8 @@ int image_create(int fd, uint64_t data_size, const struct secret *dek, const cha
 	if (!ret)
 		ret = blockdev_flush(f.dst);
 	blockdev_close(f.dst);
+	/* The lock was taken through a dup of fd: it outlives the close. */
+	flock(fd, LOCK_UN);
 	pthread_mutex_destroy(&f.lock);
 	return ret;
 }

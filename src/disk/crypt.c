@@ -78,18 +78,23 @@ int crypt_key_for(struct crypt *c, struct aead *a, uint32_t epoch)
 	return ret;
 }
 
-static void block_aad(const struct crypt *c, uint64_t b, uint8_t aad[IMAGE_UUID_LEN + 8])
+#define AAD_LEN (IMAGE_UUID_LEN + 8 + 4)
+
+/* AAD = UUID || le64(block) || le32(stamp): place, image and slot bound. */
+static void block_aad(const struct crypt *c, uint64_t b, uint32_t stamp, uint8_t aad[AAD_LEN])
 {
 	uint64_t le = htole64(b);
+	uint32_t st = htole32(stamp);
 
 	memcpy(aad, c->hdr.uuid, IMAGE_UUID_LEN);
 	memcpy(aad + IMAGE_UUID_LEN, &le, 8);
+	memcpy(aad + IMAGE_UUID_LEN + 8, &st, 4);
 }
 
 static int open_with_slot(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b,
 			  const uint8_t *ct, uint8_t *out, const struct crypt_slot *s)
 {
-	uint8_t aad[IMAGE_UUID_LEN + 8];
+	uint8_t aad[AAD_LEN];
 	uint32_t epoch = s->stamp >> 8;
 	int ret;
 
@@ -102,7 +107,7 @@ static int open_with_slot(struct crypt *c, struct aead *a, uint32_t *keyed, uint
 			return ret;
 		*keyed = epoch;
 	}
-	block_aad(c, b, aad);
+	block_aad(c, b, s->stamp, aad);
 	return aead_open_with(a, s->nonce, aad, sizeof(aad), ct, IMAGE_BLOCK_SIZE, out, s->tag);
 }
 
@@ -190,7 +195,6 @@ static int read_blocks(struct crypt *c, struct aead *a, uint64_t first, uint64_t
 			if (!crypt_cache_lookup(c, first + i, cbuf + i * IMAGE_BLOCK_SIZE, &s))
 				continue;
 			/* A one-slot record: the cached copy is the only candidate. */
-			s.stamp = (s.stamp << 8) | 1;
 			crypt_slot_put(cmeta + i * IMAGE_RECORD_SIZE, &s);
 		}
 	}
@@ -203,8 +207,8 @@ static int read_blocks(struct crypt *c, struct aead *a, uint64_t first, uint64_t
 		uint8_t *blk = buf + i * IMAGE_BLOCK_SIZE;
 		uint8_t *rec = meta + i * IMAGE_RECORD_SIZE;
 
-		/* Only cached records have a non-zero stamp (gen byte 1) in cmeta. */
-		if (cmeta && cmeta[i * IMAGE_RECORD_SIZE + 28]) {
+		/* Only cached records have a non-zero stamp in cmeta. */
+		if (cmeta && memcmp(cmeta + i * IMAGE_RECORD_SIZE + 28, "\0\0\0\0", 4)) {
 			memcpy(blk, cbuf + i * IMAGE_BLOCK_SIZE, IMAGE_BLOCK_SIZE);
 			memcpy(rec, cmeta + i * IMAGE_RECORD_SIZE, IMAGE_RECORD_SIZE);
 		}
@@ -277,7 +281,7 @@ static int rotate_epoch(struct crypt *c)
 			ret = image_header_store(&c->io, &c->hdr, c->dek);
 			if (!ret) {
 				atomic_store(&c->epoch, c->hdr.epoch);
-				atomic_store(&c->sealed, 0);
+				atomic_store(&c->sealed, 1);	/* the write that rotates */
 				c->info.epoch = c->hdr.epoch;
 			}
 		}
@@ -286,10 +290,11 @@ static int rotate_epoch(struct crypt *c)
 	return ret;
 }
 
-/* Seals one block's plaintext (in e->ct) in place under the current epoch. */
-static int seal_entry(struct crypt *c, struct aead *a, uint32_t *keyed, struct crypt_entry *e)
+/* Seals pt into e under the current epoch with the given gen. */
+static int seal_entry(struct crypt *c, struct aead *a, uint32_t *keyed, struct crypt_entry *e,
+		      const uint8_t *pt, uint8_t gen)
 {
-	uint8_t aad[IMAGE_UUID_LEN + 8];
+	uint8_t aad[AAD_LEN];
 	uint32_t epoch;
 	int ret;
 
@@ -309,18 +314,21 @@ static int seal_entry(struct crypt *c, struct aead *a, uint32_t *keyed, struct c
 	ret = crypto_random(e->slot.nonce, AEAD_NONCE_LEN);
 	if (ret)
 		return ret;
-	block_aad(c, e->block, aad);
-	e->slot.stamp = epoch;
-	return aead_seal_with(a, e->slot.nonce, aad, sizeof(aad), e->ct, IMAGE_BLOCK_SIZE, e->ct,
+	e->slot.stamp = epoch << 8 | gen;
+	block_aad(c, e->block, e->slot.stamp, aad);
+	return aead_seal_with(a, e->slot.nonce, aad, sizeof(aad), pt, IMAGE_BLOCK_SIZE, e->ct,
 			      e->slot.tag);
 }
 
 /* Writes the part [skip, skip + k) of block b from iov bytes at pos. */
 static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b,
-		       size_t skip, size_t k, const struct iovec *iov, int iovcnt, size_t pos)
+		       size_t skip, size_t k, const struct iovec *iov, int iovcnt, size_t pos,
+		       uint8_t *pt)
 {
 	pthread_mutex_t *stripe = &c->stripes[b % CRYPT_STRIPES];
 	struct crypt_entry *e = malloc(sizeof(*e));
+	uint64_t swaps;
+	uint8_t gen;
 	int ret = 0;
 
 	if (!e)
@@ -332,20 +340,19 @@ static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_
 		struct aead *ra = aead_new();
 
 		/* Read-modify-write: the rest of the block keeps its contents. */
-		ret = ra ? read_blocks(c, ra, b, 1, e->ct) : -ENOMEM;
+		ret = ra ? read_blocks(c, ra, b, 1, pt) : -ENOMEM;
 		aead_free(ra);
 	}
-	if (!ret) {
-		iov_xfer(iov, iovcnt, pos, e->ct + skip, k, false);
-		ret = seal_entry(c, a, keyed, e);
-	}
 	if (!ret)
-		crypt_cache_insert(c, e);
+		iov_xfer(iov, iovcnt, pos, pt + skip, k, false);
+	/* A checkpoint starting meanwhile may change the gen: seal again. */
+	do {
+		ret = ret ? ret : crypt_cache_next_gen(c, b, &gen, &swaps);
+		ret = ret ? ret : seal_entry(c, a, keyed, e, pt, gen);
+	} while (!ret && !crypt_cache_insert(c, e, swaps));
 	pthread_mutex_unlock(stripe);
-	if (ret) {
-		explicit_bzero(e->ct, sizeof(e->ct));
+	if (ret)
 		free(e);
-	}
 	return ret;
 }
 
@@ -353,6 +360,7 @@ static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt
 {
 	struct crypt *c = to_crypt(bd);
 	size_t len = iov_total(iov, iovcnt), done = 0;
+	uint8_t pt[IMAGE_BLOCK_SIZE];
 	struct aead *a;
 	uint32_t keyed = 0;
 	int ret;
@@ -371,11 +379,13 @@ static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt
 		size_t skip = pos % IMAGE_BLOCK_SIZE;
 		size_t k = MIN(len - done, IMAGE_BLOCK_SIZE - skip);
 
-		ret = write_block(c, a, &keyed, pos / IMAGE_BLOCK_SIZE, skip, k, iov, iovcnt, done);
+		ret = write_block(c, a, &keyed, pos / IMAGE_BLOCK_SIZE, skip, k, iov, iovcnt, done,
+				  pt);
 		done += k;
 		if (!ret && atomic_load(&c->cached) >= c->cache_blocks)
 			ret = crypt_checkpoint(c);
 	}
+	explicit_bzero(pt, sizeof(pt));
 	aead_free(a);
 	return ret;
 }

@@ -70,11 +70,46 @@ bool crypt_cache_lookup(struct crypt *c, uint64_t b, uint8_t *ct, struct crypt_s
 	return found;
 }
 
-void crypt_cache_insert(struct crypt *c, struct crypt_entry *e)
+int crypt_cache_next_gen(struct crypt *c, uint64_t b, uint8_t *gen, uint64_t *swaps)
+{
+	uint8_t rec[IMAGE_RECORD_SIZE];
+	struct crypt_entry *e;
+	struct crypt_slot cur;
+	int ret;
+
+	pthread_mutex_lock(&c->map_lock);
+	*swaps = c->swaps;
+	e = *map_find(&c->active, b);
+	if (e) {
+		/* Replacing an entry that has not reached the disk: same slot, same gen. */
+		*gen = (uint8_t)e->slot.stamp;
+	} else {
+		e = *map_find(&c->flushing, b);
+		/* Being checkpointed: once done, that entry's slot is current. */
+		if (e)
+			*gen = (uint8_t)(e->slot.stamp + 1);
+	}
+	pthread_mutex_unlock(&c->map_lock);
+	if (e)
+		return 0;
+	/* In no map: nothing rewrites this record until our entry is inserted. */
+	ret = c->io.pread(c->io.ctx, rec, sizeof(rec), c->hdr.meta_offset + b * IMAGE_RECORD_SIZE);
+	if (ret)
+		return ret;
+	crypt_slot_get(rec, crypt_record_current(rec), &cur);
+	*gen = (uint8_t)(cur.stamp + 1);
+	return 0;
+}
+
+bool crypt_cache_insert(struct crypt *c, struct crypt_entry *e, uint64_t swaps)
 {
 	struct crypt_entry **pp, *old;
 
 	pthread_mutex_lock(&c->map_lock);
+	if (c->swaps != swaps) {
+		pthread_mutex_unlock(&c->map_lock);
+		return false;
+	}
 	pp = map_find(&c->active, e->block);
 	old = *pp;
 	if (old) {
@@ -88,6 +123,7 @@ void crypt_cache_insert(struct crypt *c, struct crypt_entry *e)
 		atomic_fetch_add(&c->cached, 1);
 	}
 	pthread_mutex_unlock(&c->map_lock);
+	return true;
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -118,7 +154,7 @@ static int write_slot(struct crypt *c, struct crypt_entry *e)
 {
 	uint64_t off = c->hdr.meta_offset + e->block * IMAGE_RECORD_SIZE;
 	uint8_t rec[IMAGE_RECORD_SIZE], buf[IMAGE_SLOT_SIZE];
-	struct crypt_slot cur, next = e->slot;
+	struct crypt_slot cur;
 	int ci, ret;
 
 	ret = c->io.pread(c->io.ctx, rec, sizeof(rec), off);
@@ -126,8 +162,13 @@ static int write_slot(struct crypt *c, struct crypt_entry *e)
 		return ret;
 	ci = crypt_record_current(rec);
 	crypt_slot_get(rec, ci, &cur);
-	next.stamp = (e->slot.stamp << 8) | ((cur.stamp + 1) & 0xff);
-	crypt_slot_put(buf, &next);
+	if ((uint8_t)e->slot.stamp != (uint8_t)(cur.stamp + 1)) {
+		/* crypt_cache_next_gen's invariant broke: writing would lose the block. */
+		log_error("crypt: block %llu: gen %u does not follow %u",
+			  (unsigned long long)e->block, e->slot.stamp & 0xff, cur.stamp & 0xff);
+		return -EIO;
+	}
+	crypt_slot_put(buf, &e->slot);
 	return c->io.pwrite(c->io.ctx, buf, sizeof(buf), off + (uint64_t)(1 - ci) * IMAGE_SLOT_SIZE);
 }
 
@@ -173,6 +214,7 @@ int crypt_checkpoint(struct crypt *c)
 	free(c->flushing.buckets);
 	c->flushing = c->active;
 	c->active = tmp;
+	c->swaps++;
 	pthread_mutex_unlock(&c->map_lock);
 
 	arr = flushing_sorted(&c->flushing);

@@ -25,7 +25,7 @@ struct crypt_slot {
 struct crypt_entry {
 	struct crypt_entry *next;
 	uint64_t block;
-	struct crypt_slot slot;	/* stamp holds the epoch only; gen is set at checkpoint */
+	struct crypt_slot slot;	/* the slot the checkpoint will write */
 	uint8_t ct[IMAGE_BLOCK_SIZE];
 };
 
@@ -57,6 +57,7 @@ struct crypt {
 	struct crypt_map active;	/* written since the last checkpoint began */
 	struct crypt_map flushing;	/* being written by the running checkpoint */
 	_Atomic size_t cached;		/* entries in both maps, for a lock-free fast path */
+	uint64_t swaps;			/* checkpoints begun; guarded by map_lock */
 	size_t cache_blocks;
 	pthread_mutex_t ckpt_lock;	/* one checkpoint at a time */
 	_Atomic int failed;		/* sticky -errno after a failed checkpoint */
@@ -85,8 +86,17 @@ int crypt_map_init(struct crypt_map *m) __must_check;
 void crypt_map_clear(struct crypt_map *m);
 /* Copies a cached block out under map_lock; true when it was cached. */
 bool crypt_cache_lookup(struct crypt *c, uint64_t b, uint8_t *ct, struct crypt_slot *slot);
-/* Inserts (or replaces) e; takes ownership. */
-void crypt_cache_insert(struct crypt *c, struct crypt_entry *e);
+/*
+ * The gen a new write of block b must carry (docs/image-format.md): from a
+ * cached entry if there is one, else from the record on disk. *swaps is
+ * the checkpoint count the answer depends on.
+ */
+int crypt_cache_next_gen(struct crypt *c, uint64_t b, uint8_t *gen, uint64_t *swaps) __must_check;
+/*
+ * Inserts (or replaces) e, taking ownership, unless a checkpoint began since
+ * swaps was read (then the gen may be stale: returns false, e not taken).
+ */
+bool crypt_cache_insert(struct crypt *c, struct crypt_entry *e, uint64_t swaps);
 /* Persists every cached block (the checkpoint); 0 or -errno. */
 int crypt_checkpoint(struct crypt *c) __must_check;
 /* Repairs a DIRTY image's records at a read-write open. */
