@@ -13,6 +13,7 @@
 #define CRYPT_STRIPES 64	/* per-block locks for read-modify-write */
 #define CRYPT_DEFAULT_CACHE_BLOCKS 4096
 #define CRYPT_DEFAULT_EPOCH_BUDGET (1ull << 30)
+#define SLOT_KNOWN 0x8000u
 
 /* One metadata slot (docs/image-format.md, "Blocks and metadata"). */
 struct crypt_slot {
@@ -58,12 +59,30 @@ struct crypt {
 	struct crypt_map flushing;	/* being written by the running checkpoint */
 	_Atomic size_t cached;		/* entries in both maps, for a lock-free fast path */
 	uint64_t swaps;			/* checkpoints begun; guarded by map_lock */
+	/*
+	 * Per block, what the disk's record says once known (map_lock):
+	 * 0 = not read yet, else SLOT_KNOWN | current slot << 8 | its gen.
+	 * Saves a record read per write; the checkpoint keeps it current.
+	 */
+	uint16_t *slot_state;
 	size_t cache_blocks;
 	pthread_mutex_t ckpt_lock;	/* one checkpoint at a time */
 	_Atomic int failed;		/* sticky -errno after a failed checkpoint */
 
 	pthread_mutex_t stripes[CRYPT_STRIPES];
+
+	/* Request buffers kept for reuse: large mallocs would mmap each time. */
+	pthread_mutex_t pool_lock;
+	void *pool[8];
+	unsigned int npool;
 };
+
+#define CRYPT_BUF_SIZE (256u * IMAGE_BLOCK_SIZE)	/* one request chunk, 1 MiB */
+
+/* A CRYPT_BUF_SIZE buffer from the pool (or new); NULL when out of memory. */
+void *crypt_buf_get(struct crypt *c);
+/* Returns a buffer; wipe first if it held plaintext. */
+void crypt_buf_put(struct crypt *c, void *buf);
 
 /* Record and slot codec. */
 void crypt_slot_get(const uint8_t *rec, int i, struct crypt_slot *s);
@@ -75,11 +94,13 @@ int crypt_record_current(const uint8_t *rec);
 int crypt_key_for(struct crypt *c, struct aead *a, uint32_t epoch) __must_check;
 
 /*
- * Opens block b's ciphertext ct (in place) with the record's slots, current
- * first; *cur_epoch caches which epoch a is keyed for. 0 or -EBADMSG.
+ * Opens block b's ciphertext ct into out with the record's slots, current
+ * first; *cur_epoch caches which epoch a is keyed for. 0 or -EBADMSG (out
+ * wiped).
  */
 int crypt_open_block(struct crypt *c, struct aead *a, uint32_t *cur_epoch, uint64_t b,
-		     uint8_t *ct, const uint8_t *rec, int *slot_used) __must_check;
+		     const uint8_t *ct, uint8_t *out, const uint8_t *rec,
+		     int *slot_used) __must_check;
 
 /* Write-back cache (crypt_cache.c). */
 int crypt_map_init(struct crypt_map *m) __must_check;
