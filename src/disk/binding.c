@@ -220,3 +220,25 @@ int image_unlock(const struct image_header *h, const struct unlock_opts *o, stru
 	}
 	return ret;
 }
+
+int image_unlock_to_fd(int image_fd, const struct unlock_opts *o, int *key_fd)
+{
+	struct image_header h;
+	struct secret *dek = NULL;
+	struct image_io io;
+	const char *why;
+	int ret;
+
+	image_io_fd(&io, &image_fd);
+	ret = image_header_load(&io, &h, &why);
+	if (ret) {
+		log_error("image: no valid header: %s", why);
+		return ret;
+	}
+	ret = image_unlock(&h, o, &dek);
+	image_header_release(&h);
+	if (!ret)
+		ret = secret_to_fd(dek, key_fd);
+	secret_free(dek);
+	return ret;
+}

@@ -84,6 +84,16 @@ int binding_unlock(const json_t *b, const uint8_t uuid[IMAGE_UUID_LEN],
 int image_unlock(const struct image_header *h, const struct unlock_opts *o,
 		 struct secret **dek) __must_check;
 
+/*
+ * What a launcher (pocketvmd, `pocketvm run`) calls before starting the
+ * VMM: loads the header of image_fd, recovers the DEK through its bindings
+ * and returns it in a fresh memfd_secret (or sealed memfd) *key_fd for
+ * blockdev_crypt_open_fd() in the VMM. The launcher never holds the key in
+ * ordinary memory; it passes key_fd on (SCM_RIGHTS or inheritance) and
+ * closes its copy. image_fd is not consumed. Errors as image_unlock().
+ */
+int image_unlock_to_fd(int image_fd, const struct unlock_opts *o, int *key_fd) __must_check;
+
 /* Helpers shared by the binding types (binding.c). */
 int binding_seal(json_t *b, const struct secret *kek, const uint8_t uuid[IMAGE_UUID_LEN],
 		 const struct secret *dek) __must_check;

@@ -11,6 +11,7 @@ set -u
 
 PVM=$1
 SCAN=$2
+HOLDER=$3
 
 for tool in socat curl jose jq mke2fs debugfs; do
 	command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }
@@ -104,20 +105,23 @@ debugfs -R 'dump /etc/blob '"$work/blob.out" "$work/plain.raw" >/dev/null 2>&1
 cmp -s "$work/blob.out" "$work/root/etc/blob" || fail "exported blob differs"
 echo "ok: unlocked through tangd, exported file system matches"
 
-# A process holding the key: its argv and environment must not show it.
+# The launcher/VMM path (image_unlock_to_fd + blockdev_crypt_open_fd) in a
+# process that holds the key: its argv and environment must not show it.
 mkfifo "$work/fifo"
 exec 7<>"$work/fifo"
-"$PVM" image export "$img" - >"$work/fifo" 2>/dev/null &
+"$HOLDER" "$img" <"$work/fifo" >"$work/holder.out" 2>&1 7>&- &
 holder=$!
-sleep 1
-kill -0 "$holder" 2>/dev/null || fail "export did not block on the pipe"
-cp "/proc/$holder/cmdline" "$work/holder.cmdline"
-cp "/proc/$holder/environ" "$work/holder.environ"
+for _ in $(seq 100); do
+	grep -q ready "$work/holder.out" 2>/dev/null && break
+	kill -0 "$holder" 2>/dev/null || break
+	sleep 0.1
+done
+grep -q ready "$work/holder.out" || fail "crypt_holder: $(cat "$work/holder.out")"
 "$SCAN" "$keysrc/dek" "/proc/$holder/cmdline" "/proc/$holder/environ" ||
 	fail "key visible in a process's argv or environment"
-kill "$holder"
-wait "$holder" 2>/dev/null
-exec 7<&-
+exec 7>&-
+wait "$holder" || fail "crypt_holder failed"
+echo "ok: unlock-to-fd and blockdev_crypt_open_fd round trip a block"
 
 # Server down: the image cannot be opened, and the error says why.
 stop_tang
