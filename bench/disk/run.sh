@@ -23,7 +23,7 @@ while [ "$t" -le "$threads" ]; do
 	o=$(ossl "$t")
 	line=$(grep "^threads=$t " /tmp/pocketvm-bench.$$)
 	w=$(echo "$line" | sed 's/.*write_MBps=\([0-9]*\).*/\1/')
-	r=$(echo "$line" | sed 's/.*read_MBps=\([0-9]*\).*/\1/')
+	r=$(echo "$line" | sed 's/.* read_MBps=\([0-9]*\).*/\1/')
 	s=$(echo "$line" | sed 's/.*seal_MBps=\([0-9]*\).*/\1/')
 	rr=$(echo "$line" | sed 's/.*raw_read_MBps=\([0-9]*\).*/\1/')
 	echo "threads=$t openssl_speed_MBps=$o seal/openssl=$(awk "BEGIN{printf \"%.2f\", $s/$o}")" \

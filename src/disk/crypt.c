@@ -154,6 +154,17 @@ static void iov_xfer(const struct iovec *iov, int iovcnt, size_t skip, uint8_t *
 	}
 }
 
+/* The n bytes at byte pos of an iovec array, if one element holds them all. */
+static const uint8_t *iov_flat(const struct iovec *iov, int iovcnt, size_t pos, size_t n)
+{
+	for (int i = 0; i < iovcnt; i++) {
+		if (pos < iov[i].iov_len)
+			return iov[i].iov_len - pos >= n ? (const uint8_t *)iov[i].iov_base + pos : NULL;
+		pos -= iov[i].iov_len;
+	}
+	return NULL;
+}
+
 static size_t iov_total(const struct iovec *iov, int iovcnt)
 {
 	size_t total = 0;
@@ -396,12 +407,16 @@ static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_
 		ret = ra ? read_blocks(c, ra, b, 1, e->ct, pt) : -ENOMEM;
 		aead_free(ra);
 	}
-	if (!ret)
+	const uint8_t *src = k == IMAGE_BLOCK_SIZE ? iov_flat(iov, iovcnt, pos, k) : NULL;
+
+	if (!ret && !src) {
 		iov_xfer(iov, iovcnt, pos, pt + skip, k, false);
+		src = pt;
+	}
 	/* A checkpoint starting meanwhile may change the gen: seal again. */
 	do {
 		ret = ret ? ret : crypt_cache_next_gen(c, b, &gen, &swaps);
-		ret = ret ? ret : seal_entry(c, a, keyed, e, pt, gen, pool);
+		ret = ret ? ret : seal_entry(c, a, keyed, e, src, gen, pool);
 	} while (!ret && !crypt_cache_insert(c, e, swaps));
 	pthread_mutex_unlock(stripe);
 	if (ret)

@@ -202,20 +202,20 @@ static int write_slots(struct crypt *c, struct crypt_entry **run, size_t k, uint
 
 #define RUN_MAX (CRYPT_BUF_SIZE / IMAGE_BLOCK_SIZE)	/* blocks per coalesced write */
 
-/* Step 3 for a run: the ciphertexts in place, one write. */
-static int write_data(struct crypt *c, struct crypt_entry **run, size_t k, uint8_t *bounce)
+/* Step 3 for a run: the ciphertexts in place, one gathered write. */
+static int write_data(struct crypt *c, struct crypt_entry **run, size_t k, struct iovec *iov)
 {
 	for (size_t i = 0; i < k; i++)
-		memcpy(bounce + i * IMAGE_BLOCK_SIZE, run[i]->ct, IMAGE_BLOCK_SIZE);
-	return c->io.pwrite(c->io.ctx, bounce, k * IMAGE_BLOCK_SIZE,
-			    c->hdr.data_offset + run[0]->block * IMAGE_BLOCK_SIZE);
+		iov[i] = (struct iovec){ run[i]->ct, IMAGE_BLOCK_SIZE };
+	return c->io.pwritev(c->io.ctx, iov, (int)k,
+			     c->hdr.data_offset + run[0]->block * IMAGE_BLOCK_SIZE);
 }
 
 static int checkpoint_run(struct crypt *c, struct crypt_entry **arr, size_t n, uint8_t *targets)
 {
 	uint8_t *recs = malloc(RUN_MAX * IMAGE_RECORD_SIZE);
-	uint8_t *bounce = crypt_buf_get(c);	/* ciphertext only */
-	int ret = recs && bounce ? 0 : -ENOMEM;
+	struct iovec *iov = calloc(RUN_MAX, sizeof(*iov));
+	int ret = recs && iov ? 0 : -ENOMEM;
 
 	for (size_t i = 0; !ret && i < n;) {
 		size_t k = run_length(arr, i, n, RUN_MAX);
@@ -229,13 +229,13 @@ static int checkpoint_run(struct crypt *c, struct crypt_entry **arr, size_t n, u
 	for (size_t i = 0; !ret && i < n;) {
 		size_t k = run_length(arr, i, n, RUN_MAX);
 
-		ret = write_data(c, arr + i, k, bounce);
+		ret = write_data(c, arr + i, k, iov);
 		i += k;
 	}
 	if (!ret)
 		ret = c->io.sync(c->io.ctx);
 	free(recs);
-	crypt_buf_put(c, bounce);
+	free(iov);
 	return ret;
 }
 

@@ -3,6 +3,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,37 @@ static int fd_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+static int fd_pwritev(void *ctx, const struct iovec *iov_in, int iovcnt, uint64_t off)
+{
+	struct iovec iov[IOV_MAX];
+	struct iovec *v = iov;
+	int fd = *(int *)ctx;
+
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	memcpy(iov, iov_in, (size_t)iovcnt * sizeof(*iov));
+	while (iovcnt > 0) {
+		ssize_t n = pwritev(fd, v, iovcnt, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		off += (uint64_t)n;
+		/* Skip what a short write already took. */
+		while (iovcnt > 0 && (size_t)n >= v->iov_len) {
+			n -= (ssize_t)v->iov_len;
+			v++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
 static int fd_sync(void *ctx)
 {
 	return fdatasync(*(int *)ctx) < 0 ? -errno : 0;
@@ -103,6 +135,7 @@ void image_io_fd(struct image_io *io, int *fd)
 {
 	io->pread = fd_pread;
 	io->pwrite = fd_pwrite;
+	io->pwritev = fd_pwritev;
 	io->sync = fd_sync;
 	io->ctx = fd;
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "common/util.h"
 #include "crypto/secret.h"
@@ -59,6 +60,8 @@ struct image_header {
 struct image_io {
 	int (*pread)(void *ctx, void *buf, size_t len, uint64_t off);
 	int (*pwrite)(void *ctx, const void *buf, size_t len, uint64_t off);
+	/* Gathers iovcnt (<= IOV_MAX) buffers into one contiguous range. */
+	int (*pwritev)(void *ctx, const struct iovec *iov, int iovcnt, uint64_t off);
 	int (*sync)(void *ctx);
 	void *ctx;
 };

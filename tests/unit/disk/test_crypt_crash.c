@@ -104,6 +104,19 @@ static int mem_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* A gathered write: each buffer is its own step (and its own pieces). */
+static int mem_pwritev(void *ctx, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	for (int i = 0; i < iovcnt; i++) {
+		int ret = mem_pwrite(ctx, iov[i].iov_base, iov[i].iov_len, off);
+
+		if (ret)
+			return ret;
+		off += iov[i].iov_len;
+	}
+	return 0;
+}
+
 static void drop_pending(struct mem_disk *d)
 {
 	for (size_t i = 0; i < d->npend; i++)
@@ -147,6 +160,7 @@ static void mem_io(struct mem_disk *d, struct image_io *io)
 {
 	io->pread = mem_pread;
 	io->pwrite = mem_pwrite;
+	io->pwritev = mem_pwritev;
 	io->sync = mem_sync;
 	io->ctx = d;
 }
