@@ -5,7 +5,8 @@
  *   write     crypt backend writev, 128 KiB requests, including the flush
  *   read      crypt backend readv, 128 KiB requests
  *   raw_read  the raw backend reading the same file (the I/O alone)
- * each on 1..N threads working on disjoint ranges. bench/disk/run.sh runs
+ *   raw_write the raw backend writing it (last: it leaves garbage behind)
+ * each on 1, 2, 4.. N threads (-x: only N) working on disjoint ranges. bench/disk/run.sh runs
  * it next to `openssl speed` and prints the ratios.
  */
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +114,7 @@ int main(int argc, char *argv[])
 {
 	const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 	int max_threads = 2, opt;
+	bool exact = false;
 	uint64_t size = 256ull << 20;
 	double seconds = 3;
 	char path[256];
@@ -120,8 +123,10 @@ int main(int argc, char *argv[])
 	struct blockdev *bd, *raw;
 	int fd;
 
-	while ((opt = getopt(argc, argv, "t:s:m:d:")) != -1) {
-		if (opt == 't')
+	while ((opt = getopt(argc, argv, "t:s:m:d:x")) != -1) {
+		if (opt == 'x')
+			exact = true;
+		else if (opt == 't')
 			max_threads = atoi(optarg);
 		else if (opt == 's')
 			seconds = atof(optarg);
@@ -133,29 +138,31 @@ int main(int argc, char *argv[])
 			return 2;
 	}
 	max_threads = MAX(1, MIN(max_threads, 64));
-	snprintf(path, sizeof(path), "%s/pocketvm-bench-XXXXXX", dir);
-	fd = mkstemp(path);
-	if (fd < 0 || secret_new(32, &dek) || crypto_random(dek->data, 32) ||
-	    image_new_uuid(uuid) || image_create(fd, size, uuid, dek, NULL, NULL, 2))
+	if (secret_new(32, &dek) || crypto_random(dek->data, 32))
 		return 1;
 	printf("image: %s, %llu MiB, %.0f s per run\n", dir, (unsigned long long)(size >> 20),
 	       seconds);
-	for (int t = 1; t <= max_threads; t *= 2) {
-		if (secret_dup(dek, &copy) || crypt_open_dek(dup(fd), copy, false, NULL, &bd))
+	for (int t = exact ? max_threads : 1; t <= max_threads; t *= 2) {
+		/* A fresh image per thread count: the raw writes at the end scramble it. */
+		snprintf(path, sizeof(path), "%s/pocketvm-bench-XXXXXX", dir);
+		fd = mkstemp(path);
+		if (fd < 0 || image_new_uuid(uuid) ||
+		    image_create(fd, size, uuid, dek, NULL, NULL, 2) || secret_dup(dek, &copy) ||
+		    crypt_open_dek(dup(fd), copy, false, NULL, &bd))
 			return 1;
 		printf("threads=%d seal_MBps=%.0f", t, measure(SEAL, NULL, t, seconds));
 		printf(" write_MBps=%.0f", measure(WRITE, bd, t, seconds));
 		printf(" read_MBps=%.0f", measure(READ, bd, t, seconds));
-		if (blockdev_raw_open(path, true, &raw))
+		if (blockdev_raw_open(path, false, &raw))
 			return 1;
-		printf(" raw_read_MBps=%.0f\n", measure(READ, raw, t, seconds));
-		blockdev_close(raw);
+		printf(" raw_read_MBps=%.0f", measure(READ, raw, t, seconds));
+		printf(" raw_write_MBps=%.0f\n", measure(WRITE, raw, t, seconds));
 		fflush(stdout);
-		blockdev_close(bd);
-		flock(fd, LOCK_UN);
+		blockdev_close(raw);
+		crypt_abandon(bd);	/* nothing to save: the raw writes scrambled it */
+		close(fd);
+		unlink(path);
 	}
-	close(fd);
-	unlink(path);
 	secret_free(dek);
 	return 0;
 }
