@@ -149,7 +149,9 @@ int image_open_unlock(const char *path, bool write, const struct key_source *ks,
 	ret = image_load(fd, path, h);
 	if (ret)
 		goto fail;
-	if (ks->key_fd >= 0) {
+	if (h->flags & IMAGE_FLAG_ERASED) {
+		ret = -EKEYREVOKED;
+	} else if (ks->key_fd >= 0) {
 		ret = secret_from_fd(ks->key_fd, IMAGE_DEK_LEN, dek);
 		if (!ret) {
 			ret = image_header_verify(h, *dek);

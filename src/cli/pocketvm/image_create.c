@@ -71,6 +71,14 @@ static int open_source(const char *dir, const char *raw, uint64_t *size, struct 
 
 	*src = NULL;
 	if (raw) {
+		struct stat st;
+
+		/* The raw backend sees whole sectors only: refuse to drop a tail. */
+		if (stat(raw, &st) == 0 && S_ISREG(st.st_mode) && st.st_size % 512) {
+			fprintf(stderr, "pocketvm: %s: size %lld is not a multiple of 512 bytes\n",
+				raw, (long long)st.st_size);
+			return -EINVAL;
+		}
 		ret = blockdev_raw_open(raw, true, src);
 		if (ret) {
 			fprintf(stderr, "pocketvm: %s: %s\n", raw, strerror(-ret));
