@@ -19,6 +19,19 @@ void ecmr_jwk_wipe(json_t *jwk)
 		explicit_bzero((char *)json_string_value(d), json_string_length(d));
 }
 
+/* Wipes a shared point's coordinates (they are K, or one step from it). */
+static void point_wipe(json_t *jwk)
+{
+	static const char *const names[] = { "x", "y", "d" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		json_t *v = json_object_get(jwk, names[i]);
+
+		if (json_is_string(v))
+			explicit_bzero((char *)json_string_value(v), json_string_length(v));
+	}
+}
+
 static bool coord_ok(const json_t *jwk, const char *name)
 {
 	json_t *v = json_object_get(jwk, name);
@@ -224,7 +237,7 @@ int ecmr_provision(const json_t *srv, json_t **clt_out, struct secret **k_out)
 		*clt_out = json_incref(clt);
 out:
 	if (k)
-		ecmr_jwk_wipe(k);
+		point_wipe(k);
 	json_decref(clt);
 	return ret;
 }
@@ -269,9 +282,10 @@ int ecmr_recover_finish(const json_t *eph, const json_t *srv, const json_t *repl
 	if (json_object_set_new(tmp, "alg", json_string("ECMR")) < 0)
 		return -ENOMEM;
 	k = jose_jwk_exc(NULL, rep, tmp);
+	point_wipe(tmp);
 	if (!k)
 		return -EPROTO;
 	ret = point_x(k, k_out);
-	ecmr_jwk_wipe(k);
+	point_wipe(k);
 	return ret;
 }
