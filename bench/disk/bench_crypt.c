@@ -92,8 +92,11 @@ static double measure(enum mode mode, struct blockdev *bd, int threads, double s
 	for (int i = 0; i < threads; i++) {
 		uint64_t span = bd ? ALIGN_DOWN(bd->size / (uint64_t)threads, (uint64_t)REQ) : REQ;
 
-		jobs[i] = (struct job){ .mode = mode, .bd = bd, .base = span * (uint64_t)i,
-					.span = span, .seconds = seconds };
+		jobs[i] = (struct job){ .mode = mode,
+					.bd = bd,
+					.base = span * (uint64_t)i,
+					.span = span,
+					.seconds = seconds };
 		pthread_create(&tid[i], NULL, run_job, &jobs[i]);
 	}
 	for (int i = 0; i < threads; i++) {
@@ -159,7 +162,7 @@ int main(int argc, char *argv[])
 		printf(" raw_write_MBps=%.0f\n", measure(WRITE, raw, t, seconds));
 		fflush(stdout);
 		blockdev_close(raw);
-		crypt_abandon(bd);	/* nothing to save: the raw writes scrambled it */
+		crypt_abandon(bd); /* nothing to save: the raw writes scrambled it */
 		close(fd);
 		unlink(path);
 	}

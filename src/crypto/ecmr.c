@@ -86,7 +86,8 @@ static json_t *keys_for(const json_t *keys, const char *op)
 
 	if (!out)
 		return NULL;
-	json_array_foreach(arr, i, k) {
+	json_array_foreach(arr, i, k)
+	{
 		if (jose_jwk_prm(NULL, k, true, op))
 			json_array_append(json_object_get(out, "keys"), k);
 	}
@@ -128,7 +129,8 @@ json_t *ecmr_adv_verify(const json_t *adv, const char *thp, const char **why)
 	*why = "advertisement signature does not verify";
 	if (!jose_jws_ver(NULL, adv, NULL, ver, true))
 		return NULL;
-	json_array_foreach(json_object_get(ver, "keys"), i, k) {
+	json_array_foreach(json_object_get(ver, "keys"), i, k)
+	{
 		if (thp && thp_matches(k, thp))
 			trusted = true;
 	}
@@ -147,7 +149,8 @@ int ecmr_adv_signing_thps(const json_t *keys, json_t *out_array)
 
 	if (!ver)
 		return -ENOMEM;
-	json_array_foreach(json_object_get(ver, "keys"), i, k) {
+	json_array_foreach(json_object_get(ver, "keys"), i, k)
+	{
 		json_t *t = jose_jwk_thp(NULL, k, "S256");
 
 		if (!t || json_array_append_new(out_array, t) < 0)
@@ -162,7 +165,8 @@ json_t *ecmr_exchange_key(const json_t *keys, const char *kid, json_t **kid_out)
 	json_t *k;
 	size_t i;
 
-	json_array_foreach(arr, i, k) {
+	json_array_foreach(arr, i, k)
+	{
 		json_t *pub;
 		json_t *t;
 
@@ -274,7 +278,7 @@ int ecmr_recover_finish(const json_t *eph, const json_t *srv, const json_t *repl
 	rep = public_copy(reply);
 	if (!rep)
 		return -EPROTO;
-	tmp = jose_jwk_exc(NULL, eph, srv);	/* e*S */
+	tmp = jose_jwk_exc(NULL, eph, srv); /* e*S */
 	if (!tmp)
 		return -EPROTO;
 	json_object_del(tmp, "d");

@@ -21,16 +21,16 @@
 
 /* How the device reaches a Tang (or pocketvm-server) endpoint. */
 struct tang_client_opts {
-	const char *cafile;	/* CA bundle for https; NULL = system default */
-	const char *cert;	/* client certificate (mTLS), PEM; NULL = none */
-	const char *key;	/* its private key, PEM */
-	long timeout_s;		/* whole request; 0 = 10 s */
-	const char *url_override;	/* use this base URL instead of the stored one */
+	const char *cafile; /* CA bundle for https; NULL = system default */
+	const char *cert; /* client certificate (mTLS), PEM; NULL = none */
+	const char *key; /* its private key, PEM */
+	long timeout_s; /* whole request; 0 = 10 s */
+	const char *url_override; /* use this base URL instead of the stored one */
 };
 
 struct unlock_opts {
 	struct tang_client_opts tang;
-	const char *recovery_key;	/* path of the recovery private JWK (admin only) */
+	const char *recovery_key; /* path of the recovery private JWK (admin only) */
 };
 
 /*
@@ -55,17 +55,17 @@ unsigned int bindings_next_id(const json_t *arr);
  * false, fails with -EPERM and returns the advertised thumbprints in *thps.
  */
 int binding_add_tang(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN], const struct secret *dek,
-		     const char *url, const char *thp, bool trust,
-		     const struct tang_client_opts *o, json_t **thps) __must_check;
+		     const char *url, const char *thp, bool trust, const struct tang_client_opts *o,
+		     json_t **thps) __must_check;
 
 /* Same with an advertisement the caller already has (offline provisioning). */
-int binding_add_tang_adv(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN],
-			 const struct secret *dek, const char *url, const json_t *adv,
-			 const char *thp, bool trust, json_t **thps) __must_check;
+int binding_add_tang_adv(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN], const struct secret *dek,
+			 const char *url, const json_t *adv, const char *thp, bool trust,
+			 json_t **thps) __must_check;
 
 /* Adds a recovery binding: dek encrypted to the public JWK pub. */
-int binding_add_recovery(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN],
-			 const struct secret *dek, const json_t *pub) __must_check;
+int binding_add_recovery(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN], const struct secret *dek,
+			 const json_t *pub) __must_check;
 
 /*
  * Recovers the DEK through one binding. tang: asks the server; recovery:
@@ -73,8 +73,8 @@ int binding_add_recovery(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN],
  * with the given options), -EHOSTUNREACH (server not reachable), -EACCES
  * (server refused), -EBADMSG (unsealing failed) or another -errno.
  */
-int binding_unlock(const json_t *b, const uint8_t uuid[IMAGE_UUID_LEN],
-		   const struct unlock_opts *o, struct secret **dek) __must_check;
+int binding_unlock(const json_t *b, const uint8_t uuid[IMAGE_UUID_LEN], const struct unlock_opts *o,
+		   struct secret **dek) __must_check;
 
 /*
  * Tries every binding of the header in order until one yields a DEK that

@@ -18,7 +18,7 @@ struct fill {
 	struct blockdev *dst;
 	struct blockdev *src;
 	pthread_mutex_t lock;
-	uint64_t next;	/* next chunk offset to hand out */
+	uint64_t next; /* next chunk offset to hand out */
 	int ret;
 };
 
@@ -75,7 +75,7 @@ int image_new_uuid(uint8_t uuid[IMAGE_UUID_LEN])
 {
 	int ret = crypto_random(uuid, IMAGE_UUID_LEN);
 
-	uuid[6] = (uuid[6] & 0x0f) | 0x40;	/* RFC 4122 version 4 */
+	uuid[6] = (uuid[6] & 0x0f) | 0x40; /* RFC 4122 version 4 */
 	uuid[8] = (uuid[8] & 0x3f) | 0x80;
 	return ret;
 }

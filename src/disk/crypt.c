@@ -66,7 +66,7 @@ int crypt_key_for(struct crypt *c, struct aead *a, uint32_t epoch)
 	int ret = 0;
 
 	if (epoch == 0 || epoch > atomic_load(&c->epoch))
-		return -EBADMSG;	/* never issued: the slot is forged or corrupt */
+		return -EBADMSG; /* never issued: the slot is forged or corrupt */
 	pthread_mutex_lock(&c->key_lock);
 	if (c->key_epoch[i] != epoch) {
 		ret = image_data_key(c->dek, c->hdr.uuid, epoch, key);
@@ -159,7 +159,8 @@ static const uint8_t *iov_flat(const struct iovec *iov, int iovcnt, size_t pos, 
 {
 	for (int i = 0; i < iovcnt; i++) {
 		if (pos < iov[i].iov_len)
-			return iov[i].iov_len - pos >= n ? (const uint8_t *)iov[i].iov_base + pos : NULL;
+			return iov[i].iov_len - pos >= n ? (const uint8_t *)iov[i].iov_base + pos :
+							   NULL;
 		pos -= iov[i].iov_len;
 	}
 	return NULL;
@@ -180,8 +181,8 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
  * before the image is read: a block absent from the cache then cannot be
  * rewritten under us (callers never overlap).
  */
-static int read_blocks(struct crypt *c, struct aead *a, uint64_t first, uint64_t n,
-		       uint8_t *ct, uint8_t *out)
+static int read_blocks(struct crypt *c, struct aead *a, uint64_t first, uint64_t n, uint8_t *ct,
+		       uint8_t *out)
 {
 	uint8_t meta_local[8 * IMAGE_RECORD_SIZE];
 	uint8_t *meta = n <= 8 ? meta_local : malloc(n * IMAGE_RECORD_SIZE);
@@ -324,7 +325,7 @@ static int rotate_epoch(struct crypt *c)
 			ret = image_header_store(&c->io, &c->hdr, c->dek);
 			if (!ret) {
 				atomic_store(&c->epoch, c->hdr.epoch);
-				atomic_store(&c->sealed, 1);	/* the write that rotates */
+				atomic_store(&c->sealed, 1); /* the write that rotates */
 				c->info.epoch = c->hdr.epoch;
 			}
 		}
@@ -385,9 +386,9 @@ static int seal_entry(struct crypt *c, struct aead *a, uint32_t *keyed, struct c
 }
 
 /* Writes the part [skip, skip + k) of block b from iov bytes at pos. */
-static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b,
-		       size_t skip, size_t k, const struct iovec *iov, int iovcnt, size_t pos,
-		       uint8_t *pt, struct nonce_pool *pool)
+static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b, size_t skip,
+		       size_t k, const struct iovec *iov, int iovcnt, size_t pos, uint8_t *pt,
+		       struct nonce_pool *pool)
 {
 	pthread_mutex_t *stripe = &c->stripes[b % CRYPT_STRIPES];
 	struct crypt_entry *e = malloc(sizeof(*e));
@@ -519,7 +520,7 @@ static const struct blockdev_ops crypt_ops = {
 	.readv = crypt_readv,
 	.writev = crypt_writev,
 	.flush = crypt_flush,
-	.discard = NULL,	/* a discarded block would have to read as sealed zeroes */
+	.discard = NULL, /* a discarded block would have to read as sealed zeroes */
 	.close = crypt_close,
 };
 
@@ -662,7 +663,8 @@ int crypt_open_dek(int image_fd, struct secret *dek, bool read_only,
 	ret = crypt_setup(c, dek, read_only, tuning);
 	if (ret)
 		goto fail;
-	if (fstat(image_fd, &st) < 0 || (uint64_t)st.st_size < c->hdr.data_offset + c->hdr.data_size) {
+	if (fstat(image_fd, &st) < 0 ||
+	    (uint64_t)st.st_size < c->hdr.data_offset + c->hdr.data_size) {
 		log_error("crypt: image file is shorter than its header says");
 		ret = -EUCLEAN;
 		goto fail;

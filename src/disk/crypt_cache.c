@@ -106,7 +106,8 @@ int crypt_cache_next_gen(struct crypt *c, uint64_t b, uint8_t *gen, uint64_t *sw
 	crypt_slot_get(rec, ci, &cur);
 	pthread_mutex_lock(&c->map_lock);
 	if (c->swaps == *swaps)
-		c->slot_state[b] = (uint16_t)(SLOT_KNOWN | (unsigned int)ci << 8 | (cur.stamp & 0xff));
+		c->slot_state[b] =
+			(uint16_t)(SLOT_KNOWN | (unsigned int)ci << 8 | (cur.stamp & 0xff));
 	pthread_mutex_unlock(&c->map_lock);
 	*gen = (uint8_t)(cur.stamp + 1);
 	return 0;
@@ -200,7 +201,7 @@ static int write_slots(struct crypt *c, struct crypt_entry **run, size_t k, uint
 	return ret ? ret : c->io.pwrite(c->io.ctx, recs, k * IMAGE_RECORD_SIZE, off);
 }
 
-#define RUN_MAX (CRYPT_BUF_SIZE / IMAGE_BLOCK_SIZE)	/* blocks per coalesced write */
+#define RUN_MAX (CRYPT_BUF_SIZE / IMAGE_BLOCK_SIZE) /* blocks per coalesced write */
 
 /* Step 3 for a run: the ciphertexts in place, one gathered write. */
 static int write_data(struct crypt *c, struct crypt_entry **run, size_t k, struct iovec *iov)
@@ -281,8 +282,9 @@ int crypt_checkpoint(struct crypt *c)
 	}
 	pthread_mutex_lock(&c->map_lock);
 	for (size_t i = 0; !ret && i < n; i++)
-		c->slot_state[arr[i]->block] = (uint16_t)(SLOT_KNOWN | (unsigned int)targets[i] << 8 |
-							  (arr[i]->slot.stamp & 0xff));
+		c->slot_state[arr[i]->block] =
+			(uint16_t)(SLOT_KNOWN | (unsigned int)targets[i] << 8 |
+				   (arr[i]->slot.stamp & 0xff));
 	crypt_map_clear(&c->flushing);
 	atomic_fetch_sub(&c->cached, n);
 	pthread_mutex_unlock(&c->map_lock);
@@ -324,9 +326,9 @@ static int recover_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint6
 
 int crypt_recover(struct crypt *c)
 {
-	const uint64_t chunk = 1024;	/* records per metadata read */
+	const uint64_t chunk = 1024; /* records per metadata read */
 	uint8_t *meta = malloc(chunk * IMAGE_RECORD_SIZE);
-	uint8_t *buf = malloc(2 * IMAGE_BLOCK_SIZE);	/* ciphertext, plaintext */
+	uint8_t *buf = malloc(2 * IMAGE_BLOCK_SIZE); /* ciphertext, plaintext */
 	struct aead *a = aead_new();
 	uint32_t keyed = 0;
 	int ret = 0;

@@ -72,7 +72,7 @@ static int fd_pread(void *ctx, void *buf, size_t len, uint64_t off)
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return -EIO;	/* the image is shorter than its header says */
+			return -EIO; /* the image is shorter than its header says */
 		done += (size_t)n;
 	}
 	return 0;
@@ -191,8 +191,7 @@ static const char *fields_invalid(const struct image_header *h)
 	return NULL;
 }
 
-bool image_header_parse(const uint8_t *buf, size_t len, struct image_header *h,
-			const char **why)
+bool image_header_parse(const uint8_t *buf, size_t len, struct image_header *h, const char **why)
 {
 	uint8_t want[SHA256_LEN], got[SHA256_LEN];
 	uint8_t *copy;
@@ -340,8 +339,7 @@ static int header_compute_mac(const struct image_header *h, const struct secret 
 	return ret;
 }
 
-int image_header_serialize(const struct image_header *h, const struct secret *dek,
-			   uint8_t *buf)
+int image_header_serialize(const struct image_header *h, const struct secret *dek, uint8_t *buf)
 {
 	uint8_t mac[IMAGE_MAC_LEN] = { 0 };
 	uint8_t sum[SHA256_LEN];
@@ -415,8 +413,7 @@ out:
 	return ret;
 }
 
-int image_header_store(const struct image_io *io, struct image_header *h,
-		       const struct secret *dek)
+int image_header_store(const struct image_io *io, struct image_header *h, const struct secret *dek)
 {
 	uint8_t *buf = malloc(IMAGE_HEADER_SLOT);
 	int ret;

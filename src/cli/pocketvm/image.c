@@ -18,7 +18,8 @@ static const struct {
 	int (*fn)(int argc, char *argv[]);
 	const char *description;
 } image_subcommands[] = {
-	{ "create", image_create_main, "make a new encrypted image (empty, from a directory or raw)" },
+	{ "create", image_create_main,
+	  "make a new encrypted image (empty, from a directory or raw)" },
 	{ "inspect", image_inspect_main, "show the header and key bindings (never secrets)" },
 	{ "check", image_check_main, "verify every block of the image" },
 	{ "bind", image_bind_main, "add a key binding (tang or recovery)" },
@@ -162,11 +163,12 @@ int image_open_unlock(const char *path, bool write, const struct key_source *ks,
 		ret = image_unlock(h, &ks->unlock, dek);
 	}
 	if (ret) {
-		const char *msg = ret == -EKEYREVOKED ? "image was crypto-erased (no bindings left)"
-				  : ret == -ENOKEY   ? "no binding can be used (give --recovery-key?)"
-				  : ret == -EHOSTUNREACH ? "key server unreachable"
-				  : ret == -EBADMSG  ? "key does not match the image"
-						     : strerror(-ret);
+		const char *msg = ret == -EKEYREVOKED ?
+					  "image was crypto-erased (no bindings left)" :
+				  ret == -ENOKEY ? "no binding can be used (give --recovery-key?)" :
+				  ret == -EHOSTUNREACH ? "key server unreachable" :
+				  ret == -EBADMSG      ? "key does not match the image" :
+							 strerror(-ret);
 
 		fprintf(stderr, "pocketvm: %s: cannot recover the data key: %s\n", path, msg);
 		image_header_release(h);

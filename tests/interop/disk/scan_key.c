@@ -67,7 +67,7 @@ int main(int argc, char *argv[])
 		unsigned char *data = slurp(argv[a], &len);
 
 		if (!data)
-			continue;	/* vanished, or a process that exited */
+			continue; /* vanished, or a process that exited */
 		if (memmem(data, len, key, klen)) {
 			printf("LEAK: raw key bytes in %s\n", argv[a]);
 			hits++;

@@ -68,8 +68,8 @@ static void test_roundtrip_against_shadow(void **state)
 		for (size_t k = 0; k < len; k++)
 			shadow[off + k] = (uint8_t)rand_r(&seed);
 		/* Two iovecs split at an odd place. */
-		struct iovec iov[2] = { { shadow + off, len / 3 }, { shadow + off + len / 3,
-								      len - len / 3 } };
+		struct iovec iov[2] = { { shadow + off, len / 3 },
+					{ shadow + off + len / 3, len - len / 3 } };
 
 		assert_int_equal(blockdev_writev(bd, iov, 2, off), 0);
 		if (i % 50 == 0)
@@ -119,7 +119,7 @@ static void test_fd_handoff(void **state)
 	assert_int_equal(secret_to_fd(dek, &key_fd), 0);
 	img_fd = open(path, O_RDWR | O_CLOEXEC);
 	assert_int_equal(blockdev_crypt_open_fd(img_fd, key_fd, false, &bd), 0);
-	assert_int_equal(fcntl(key_fd, F_GETFD), -1);	/* consumed */
+	assert_int_equal(fcntl(key_fd, F_GETFD), -1); /* consumed */
 	assert_int_equal(test_rw(bd, want, 4096, 3 * 4096, true), 0);
 	blockdev_close(bd);
 

@@ -42,9 +42,9 @@ struct mem_disk {
 	size_t size;
 	struct piece *pend;
 	size_t npend, cap;
-	long ops, cut;		/* cut < 0: never */
+	long ops, cut; /* cut < 0: never */
 	uint64_t data_offset;
-	bool cut_at_data;	/* lose power at the first data-area write */
+	bool cut_at_data; /* lose power at the first data-area write */
 	bool crashed;
 };
 
@@ -233,16 +233,16 @@ static void workload(struct image_io *io, struct expect *ex)
 	}
 	if (do_flush(bd, ex))
 		goto out;
-	test_pattern(buf, 512, 99, 2);	/* a sector inside block 2: read-modify-write */
+	test_pattern(buf, 512, 99, 2); /* a sector inside block 2: read-modify-write */
 	if (do_write(bd, ex, buf, 512, 2 * BS + 1024))
 		goto out;
 	test_pattern(buf, BS, 0, 2);
 	if (do_write(bd, ex, buf, BS, 0))
 		goto out;
-	test_pattern(buf, BS, 0, 3);	/* the same block again before a checkpoint */
+	test_pattern(buf, BS, 0, 3); /* the same block again before a checkpoint */
 	if (do_write(bd, ex, buf, BS, 0))
 		goto out;
-	test_pattern(buf, 3 * BS, 5, 2);	/* one request over blocks 5..7, unaligned */
+	test_pattern(buf, 3 * BS, 5, 2); /* one request over blocks 5..7, unaligned */
 	if (do_write(bd, ex, buf, 2 * BS + 512, 5 * BS + 1536))
 		goto out;
 	if (do_flush(bd, ex))
@@ -320,8 +320,7 @@ static void check_next_write(const uint8_t *image, const uint8_t *before)
 }
 
 /* Builds one crash state and checks it. */
-static void check_state(const struct mem_disk *crashed, const bool *keep,
-			const struct expect *ex)
+static void check_state(const struct mem_disk *crashed, const bool *keep, const struct expect *ex)
 {
 	uint8_t *state = malloc(image_size), *got = malloc(NBLOCKS * BS);
 	uint8_t *again = malloc(NBLOCKS * BS);
@@ -365,18 +364,18 @@ static void check_subsets(const struct mem_disk *d, const struct expect *ex)
 	}
 	for (size_t k = 1; k < n; k++) {
 		for (size_t i = 0; i < n; i++)
-			keep[i] = i < k;	/* prefix */
+			keep[i] = i < k; /* prefix */
 		check_state(d, keep, ex);
 		for (size_t i = 0; i < n; i++)
-			keep[i] = i >= k;	/* suffix */
+			keep[i] = i >= k; /* suffix */
 		check_state(d, keep, ex);
 	}
 	for (size_t j = 0; j < n && n > 1; j++) {
 		for (size_t i = 0; i < n; i++)
-			keep[i] = i != j;	/* all but one */
+			keep[i] = i != j; /* all but one */
 		check_state(d, keep, ex);
 		for (size_t i = 0; i < n; i++)
-			keep[i] = i == j;	/* just one */
+			keep[i] = i == j; /* just one */
 		check_state(d, keep, ex);
 	}
 	free(keep);

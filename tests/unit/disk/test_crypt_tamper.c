@@ -181,7 +181,7 @@ static void test_header_bits(void **state)
 	assert_int_equal(pread(fd, saved, 2 * IMAGE_HEADER_SLOT, 0), 2 * IMAGE_HEADER_SLOT);
 	for (unsigned int byte = 0; byte < IMAGE_HEADER_FIXED; byte++) {
 		if (byte >= 112 && byte < 144)
-			continue;	/* the checksum itself, recomputed below */
+			continue; /* the checksum itself, recomputed below */
 		for (unsigned int copy = 0; copy < 2; copy++) {
 			flip(copy * IMAGE_HEADER_SLOT + byte, (int)byte % 8);
 			rechecksum(fd, copy);

@@ -18,8 +18,12 @@
 static struct image_header sample(void)
 {
 	struct image_header h = {
-		.version = IMAGE_VERSION, .seq = 7, .block_size = 4096,
-		.suite = IMAGE_SUITE_AES256GCM, .data_size = 1 << 20, .epoch = 5,
+		.version = IMAGE_VERSION,
+		.seq = 7,
+		.block_size = 4096,
+		.suite = IMAGE_SUITE_AES256GCM,
+		.data_size = 1 << 20,
+		.epoch = 5,
 		.session_epoch = 4,
 	};
 	uint64_t file;
@@ -82,9 +86,9 @@ static void test_copy_selection(void **state)
 	const char *why;
 
 	image_io_fd(&io, &fd);
-	assert_int_equal(image_header_store(&io, &h, NULL), 0);	/* seq 8 -> copy A */
+	assert_int_equal(image_header_store(&io, &h, NULL), 0); /* seq 8 -> copy A */
 	h.epoch = 6;
-	assert_int_equal(image_header_store(&io, &h, NULL), 0);	/* seq 9 -> copy B */
+	assert_int_equal(image_header_store(&io, &h, NULL), 0); /* seq 9 -> copy B */
 	assert_int_equal(image_header_load(&io, &got, &why), 0);
 	assert_int_equal(got.seq, 9);
 	assert_int_equal(got.epoch, 6);
@@ -111,14 +115,17 @@ static void test_bindings_document(void **state)
 	assert_null(bindings_parse("{\"bindings\":[{\"type\":\"magic\",\"id\":1}]}", &why));
 	assert_string_equal(why, "unknown binding type");
 	assert_null(bindings_parse("{\"bindings\":[{\"type\":\"recovery\",\"id\":0,"
-				   "\"jwe\":{},\"kid\":\"x\"}]}", &why));
+				   "\"jwe\":{},\"kid\":\"x\"}]}",
+				   &why));
 	assert_null(bindings_parse("{\"bindings\":[{\"type\":\"recovery\",\"id\":1,\"jwe\":{},"
 				   "\"kid\":\"x\"},{\"type\":\"recovery\",\"id\":1,\"jwe\":{},"
-				   "\"kid\":\"y\"}]}", &why));
+				   "\"kid\":\"y\"}]}",
+				   &why));
 	assert_string_equal(why, "two bindings share an id");
 	/* A tang binding must point at http(s). */
 	assert_null(bindings_parse("{\"bindings\":[{\"type\":\"tang\",\"id\":1,"
-				   "\"url\":\"file:///etc/passwd\",\"adv\":{},\"kid\":\"k\"}]}", &why));
+				   "\"url\":\"file:///etc/passwd\",\"adv\":{},\"kid\":\"k\"}]}",
+				   &why));
 }
 
 /* Escrow: sealed to the public key, opened only with the private one. */
