@@ -225,8 +225,11 @@ bool image_header_parse(const uint8_t *buf, size_t len, struct image_header *h, 
 	}
 	free(copy);
 	*why = "header checksum mismatch (torn or corrupted copy)";
+#ifndef POCKETVM_FUZZING
+	/* A fuzzer cannot forge SHA-256: let it reach the fields behind it. */
 	if (memcmp(want, got, SHA256_LEN))
 		return false;
+#endif
 
 	h->version = get32(buf + OFF_VERSION);
 	h->flags = get32(buf + OFF_FLAGS);
