@@ -425,6 +425,54 @@ static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_
 	return ret;
 }
 
+static void *bg_main(void *arg)
+{
+	struct crypt *c = arg;
+
+	pthread_mutex_lock(&c->bg_lock);
+	while (!c->bg_stop) {
+		while (!c->bg_stop && !c->bg_kick)
+			pthread_cond_wait(&c->bg_cond, &c->bg_lock);
+		c->bg_kick = false;
+		pthread_mutex_unlock(&c->bg_lock);
+		atomic_store(&c->bg_kicked, false);
+		/* A failure is sticky in c->failed: the next request reports it. */
+		if (crypt_checkpoint(c))
+			log_debug("crypt: background checkpoint failed");
+		pthread_mutex_lock(&c->bg_lock);
+	}
+	pthread_mutex_unlock(&c->bg_lock);
+	return NULL;
+}
+
+static void bg_stop(struct crypt *c)
+{
+	if (!c->bg_running)
+		return;
+	pthread_mutex_lock(&c->bg_lock);
+	c->bg_stop = true;
+	pthread_cond_signal(&c->bg_cond);
+	pthread_mutex_unlock(&c->bg_lock);
+	pthread_join(c->bg_thread, NULL);
+	c->bg_running = false;
+}
+
+/* After a write: wake the flusher at half, checkpoint here when full. */
+static int cache_pressure(struct crypt *c)
+{
+	size_t n = atomic_load(&c->cached);
+
+	if (!c->bg_running)
+		return n >= c->cache_blocks ? crypt_checkpoint(c) : 0;
+	if (n >= c->cache_blocks / 2 && !atomic_exchange(&c->bg_kicked, true)) {
+		pthread_mutex_lock(&c->bg_lock);
+		c->bg_kick = true;
+		pthread_cond_signal(&c->bg_cond);
+		pthread_mutex_unlock(&c->bg_lock);
+	}
+	return n >= 2 * c->cache_blocks ? crypt_checkpoint(c) : 0;
+}
+
 static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t off)
 {
 	struct crypt *c = to_crypt(bd);
@@ -452,8 +500,8 @@ static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt
 		ret = write_block(c, a, &keyed, pos / IMAGE_BLOCK_SIZE, skip, k, iov, iovcnt, done,
 				  pt, &pool);
 		done += k;
-		if (!ret && atomic_load(&c->cached) >= c->cache_blocks)
-			ret = crypt_checkpoint(c);
+		if (!ret)
+			ret = cache_pressure(c);
 	}
 	explicit_bzero(pt, sizeof(pt));
 	aead_free(a);
@@ -469,6 +517,9 @@ static int crypt_flush(struct blockdev *bd)
 
 static void crypt_release(struct crypt *c)
 {
+	bg_stop(c);
+	pthread_mutex_destroy(&c->bg_lock);
+	pthread_cond_destroy(&c->bg_cond);
 	crypt_map_clear(&c->active);
 	crypt_map_clear(&c->flushing);
 	free(c->slot_state);
@@ -496,6 +547,7 @@ static void crypt_close(struct blockdev *bd)
 	struct crypt *c = to_crypt(bd);
 
 	/* A clean close: everything durable, then the header says so. */
+	bg_stop(c);
 	if (!bd->read_only && crypt_checkpoint(c) == 0) {
 		c->hdr.flags &= ~IMAGE_FLAG_DIRTY;
 		if (image_header_store(&c->io, &c->hdr, c->dek))
@@ -536,6 +588,8 @@ static struct crypt *crypt_alloc(void)
 	pthread_mutex_init(&c->map_lock, NULL);
 	pthread_mutex_init(&c->ckpt_lock, NULL);
 	pthread_mutex_init(&c->pool_lock, NULL);
+	pthread_mutex_init(&c->bg_lock, NULL);
+	pthread_cond_init(&c->bg_cond, NULL);
 	for (int i = 0; i < CRYPT_STRIPES; i++)
 		pthread_mutex_init(&c->stripes[i], NULL);
 	if (crypt_map_init(&c->active) || crypt_map_init(&c->flushing) ||
@@ -609,6 +663,8 @@ static int crypt_setup(struct crypt *c, struct secret *dek, bool read_only,
 		ret = crypt_begin_session(c);
 		if (ret)
 			return ret;
+		if (!(t && t->sync_checkpoints))
+			c->bg_running = pthread_create(&c->bg_thread, NULL, bg_main, c) == 0;
 	}
 	memcpy(c->info.uuid, c->hdr.uuid, IMAGE_UUID_LEN);
 	c->info.epoch = c->hdr.epoch;

@@ -20,6 +20,7 @@
 struct crypt_tuning {
 	size_t cache_blocks; /* write-back cache size; default 4096 (16 MiB) */
 	uint64_t epoch_budget; /* encryptions per epoch; default 2^30 */
+	bool sync_checkpoints; /* no background flusher: checkpoints only in callers */
 };
 
 /* Image statistics a caller may print (never secrets). */

@@ -71,6 +71,18 @@ struct crypt {
 
 	pthread_mutex_t stripes[CRYPT_STRIPES];
 
+	/*
+	 * The background flusher: checkpoints once the cache is half full, so
+	 * writers keep sealing while the previous batch goes to disk. Writers
+	 * checkpoint themselves only when the cache reaches twice its size.
+	 */
+	pthread_t bg_thread;
+	bool bg_running;
+	pthread_mutex_t bg_lock;
+	pthread_cond_t bg_cond;
+	bool bg_kick, bg_stop;
+	_Atomic bool bg_kicked;
+
 	/* Request buffers kept for reuse: large mallocs would mmap each time. */
 	pthread_mutex_t pool_lock;
 	void *pool[8];

@@ -217,7 +217,7 @@ static int do_flush(struct blockdev *bd, struct expect *ex)
 /* The workload; stops at the first failure (the power cut). */
 static void workload(struct image_io *io, struct expect *ex)
 {
-	struct crypt_tuning t = { .cache_blocks = 3 };
+	struct crypt_tuning t = { .cache_blocks = 3, .sync_checkpoints = true };
 	uint8_t buf[3 * BS];
 	struct blockdev *bd;
 	struct secret *copy;
@@ -268,7 +268,9 @@ static int read_all(struct image_io *io, bool ro, uint8_t *out)
 	int ret;
 
 	assert_int_equal(secret_dup(dek, &copy), 0);
-	ret = crypt_open_io(io, copy, ro, NULL, &bd);
+	struct crypt_tuning t = { .sync_checkpoints = true };
+
+	ret = crypt_open_io(io, copy, ro, &t, &bd);
 	if (ret)
 		return ret;
 	ret = test_rw(bd, out, NBLOCKS * BS, 0, false);
@@ -292,7 +294,7 @@ static void assert_allowed(const struct expect *ex, const uint8_t *got, const ch
 /* After recovery: rewrite everything, lose power once the slots are durable. */
 static void check_next_write(const uint8_t *image, const uint8_t *before)
 {
-	struct crypt_tuning t = { .cache_blocks = NBLOCKS + 1 };
+	struct crypt_tuning t = { .cache_blocks = NBLOCKS + 1, .sync_checkpoints = true };
 	uint8_t *buf = malloc(NBLOCKS * BS), *got = malloc(NBLOCKS * BS);
 	struct mem_disk d;
 	struct image_io io;
