@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "cli/pocketvm/subcommands.h"
@@ -38,6 +39,8 @@ static void usage(FILE *f)
 
 int image_main(int argc, char *argv[])
 {
+	/* Keys and plaintext pass through this process: never into a core dump. */
+	prctl(PR_SET_DUMPABLE, 0);
 	if (argc < 2 || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
