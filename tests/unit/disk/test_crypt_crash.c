@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "common/log.h"
@@ -46,6 +47,7 @@ struct mem_disk {
 	uint64_t data_offset;
 	bool cut_at_data; /* lose power at the first data-area write */
 	bool crashed;
+	pthread_mutex_t lock; /* the background flusher writes too */
 };
 
 static struct secret *dek;
@@ -69,20 +71,23 @@ static bool power_lost(struct mem_disk *d, bool data_write)
 static int mem_pread(void *ctx, void *buf, size_t len, uint64_t off)
 {
 	struct mem_disk *d = ctx;
+	int ret = -EIO;
 
-	if (off > d->size || len > d->size - off)
-		return -EIO;
-	memcpy(buf, d->view + off, len);
-	return 0;
+	pthread_mutex_lock(&d->lock);
+	if (off <= d->size && len <= d->size - off) {
+		memcpy(buf, d->view + off, len);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return ret;
 }
 
-static int mem_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
+static int mem_pwrite_locked(struct mem_disk *d, const void *buf, size_t len, uint64_t off)
 {
-	struct mem_disk *d = ctx;
-
 	if (power_lost(d, off >= d->data_offset))
 		return -EIO;
-	assert_true(off + len <= d->size);
+	if (off > d->size || len > d->size - off)
+		abort(); /* the backend wrote outside the image: a bug */
 	memcpy(d->view + off, buf, len);
 	/* Pieces at 4 KiB boundaries: each may or may not reach the disk. */
 	while (len) {
@@ -102,6 +107,17 @@ static int mem_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
 		len -= k;
 	}
 	return 0;
+}
+
+static int mem_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	struct mem_disk *d = ctx;
+	int ret;
+
+	pthread_mutex_lock(&d->lock);
+	ret = mem_pwrite_locked(d, buf, len, off);
+	pthread_mutex_unlock(&d->lock);
+	return ret;
 }
 
 /* A gathered write: each buffer is its own step (and its own pieces). */
@@ -127,18 +143,23 @@ static void drop_pending(struct mem_disk *d)
 static int mem_sync(void *ctx)
 {
 	struct mem_disk *d = ctx;
+	int ret = -EIO;
 
-	if (power_lost(d, false))
-		return -EIO;
-	for (size_t i = 0; i < d->npend; i++)
-		memcpy(d->durable + d->pend[i].off, d->pend[i].data, d->pend[i].len);
-	drop_pending(d);
-	return 0;
+	pthread_mutex_lock(&d->lock);
+	if (!power_lost(d, false)) {
+		for (size_t i = 0; i < d->npend; i++)
+			memcpy(d->durable + d->pend[i].off, d->pend[i].data, d->pend[i].len);
+		drop_pending(d);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return ret;
 }
 
 static void mem_init(struct mem_disk *d, const uint8_t *image, long cut)
 {
 	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
 	d->size = image_size;
 	d->durable = malloc(image_size);
 	d->view = malloc(image_size);
@@ -150,6 +171,7 @@ static void mem_init(struct mem_disk *d, const uint8_t *image, long cut)
 
 static void mem_free(struct mem_disk *d)
 {
+	pthread_mutex_destroy(&d->lock);
 	drop_pending(d);
 	free(d->pend);
 	free(d->durable);
@@ -215,9 +237,9 @@ static int do_flush(struct blockdev *bd, struct expect *ex)
 }
 
 /* The workload; stops at the first failure (the power cut). */
-static void workload(struct image_io *io, struct expect *ex)
+static void workload(struct image_io *io, struct expect *ex, bool background)
 {
-	struct crypt_tuning t = { .cache_blocks = 3, .sync_checkpoints = true };
+	struct crypt_tuning t = { .cache_blocks = 3, .sync_checkpoints = !background };
 	uint8_t buf[3 * BS];
 	struct blockdev *bd;
 	struct secret *copy;
@@ -393,7 +415,7 @@ static void test_cut_at_every_step(void **state)
 	/* A run without a cut counts the steps. */
 	mem_init(&d, baseline, -1);
 	mem_io(&d, &io);
-	workload(&io, ex);
+	workload(&io, ex, false);
 	total = d.ops;
 	mem_free(&d);
 	print_message("workload: %ld write/sync steps\n", total);
@@ -402,12 +424,36 @@ static void test_cut_at_every_step(void **state)
 	for (long cut = 0; cut <= total; cut++) {
 		mem_init(&d, baseline, cut);
 		mem_io(&d, &io);
-		workload(&io, ex);
+		workload(&io, ex, false);
 		assert_true(d.crashed == (cut < total));
 		check_subsets(&d, ex);
 		mem_free(&d);
 	}
 	print_message("crash states checked: %lu\n", states_checked);
+	free(ex);
+}
+
+/*
+ * The same with the background flusher on: the order of steps now varies
+ * from run to run, so cut at random points; every crash state must still
+ * pass the same checks.
+ */
+static void test_cut_randomly_with_flusher(void **state)
+{
+	struct expect *ex = malloc(sizeof(*ex));
+	unsigned int seed = 12345;
+	struct mem_disk d;
+	struct image_io io;
+	unsigned long before = states_checked;
+
+	for (int run = 0; run < 60; run++) {
+		mem_init(&d, baseline, rand_r(&seed) % 50);
+		mem_io(&d, &io);
+		workload(&io, ex, true);
+		check_subsets(&d, ex);
+		mem_free(&d);
+	}
+	print_message("crash states checked with the flusher: %lu\n", states_checked - before);
 	free(ex);
 }
 
@@ -450,6 +496,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cut_at_every_step),
+		cmocka_unit_test(test_cut_randomly_with_flusher),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
