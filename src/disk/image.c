@@ -472,6 +472,18 @@ int image_header_erase(const struct image_io *io)
 	const char *why;
 	int ret = image_header_load(io, &h, &why);
 
+	if (ret == -EUCLEAN) {
+		/* Unreadable: zero both copies, whatever binding bytes they hold. */
+		uint8_t *zero = calloc(1, IMAGE_HEADER_SLOT);
+
+		if (!zero)
+			return -ENOMEM;
+		ret = io->pwrite(io->ctx, zero, IMAGE_HEADER_SLOT, 0);
+		if (!ret)
+			ret = io->pwrite(io->ctx, zero, IMAGE_HEADER_SLOT, IMAGE_HEADER_SLOT);
+		free(zero);
+		return ret ? ret : io->sync(io->ctx);
+	}
 	if (ret)
 		return ret;
 	image_header_release(&h);

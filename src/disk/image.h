@@ -121,7 +121,8 @@ int image_format(int fd, uint64_t data_size, const uint8_t uuid[IMAGE_UUID_LEN],
 
 /*
  * Crypto-erase: rewrites both header copies with ERASED set, no bindings
- * and no MAC. Needs no key. Afterwards the DEK cannot be recovered.
+ * and no MAC (or, when no copy is readable, zeroes both). Needs no key.
+ * Afterwards the DEK cannot be recovered.
  */
 int image_header_erase(const struct image_io *io) __must_check;
 

@@ -99,6 +99,13 @@ static void test_copy_selection(void **state)
 	assert_int_equal(got.epoch, 5);
 	assert_int_equal(pwrite(fd, "\xff\xff\xff\xff", 4, 50), 4);
 	assert_int_equal(image_header_load(&io, &got, &why), -EUCLEAN);
+	/* Erasing an unreadable header still destroys whatever it held. */
+	assert_int_equal(pwrite(fd, "SECRETBINDING", 13, 200), 13);
+	assert_int_equal(image_header_erase(&io), 0);
+	char probe[16];
+
+	assert_int_equal(pread(fd, probe, 13, 200), 13);
+	assert_memory_not_equal(probe, "SECRETBINDING", 13);
 	close(fd);
 	unlink(path);
 }
