@@ -233,6 +233,41 @@ static void test_parallel_disjoint_ranges(void **state)
 	blockdev_close(bd);
 }
 
+/* Requests larger than the backend's 1 MiB chunk, unaligned, scattered. */
+static void test_large_unaligned_requests(void **state)
+{
+	char big[] = "/tmp/pocketvm-test-crypt-big-XXXXXX";
+	const size_t size = 4u << 20, len = (2u << 20) + 512 * 7;
+	uint8_t *shadow = calloc(1, size), *buf = malloc(size);
+	struct blockdev *bd;
+	unsigned int seed = 7;
+
+	close(test_image(big, size, dek));
+	for (size_t i = 0; i < size; i++)
+		shadow[i] = (uint8_t)rand_r(&seed);
+	assert_int_equal(test_open(big, dek, false, NULL, &bd), 0);
+	assert_int_equal(test_rw(bd, shadow, size, 0, true), 0);
+	/* Three iovecs of odd sizes over 2 MiB + 7 sectors at a sector offset. */
+	memset(shadow + 1536, 0xee, len);
+	struct iovec w[3] = { { shadow + 1536, 1000 * 512 },
+			      { shadow + 1536 + 1000 * 512, 3 * 512 },
+			      { shadow + 1536 + 1003 * 512, len - 1003 * 512 } };
+
+	assert_int_equal(blockdev_writev(bd, w, 3, 1536), 0);
+	struct iovec r[2] = { { buf, 777 * 512 }, { buf + 777 * 512, size - 4096 - 777 * 512 } };
+
+	assert_int_equal(blockdev_readv(bd, r, 2, 4096), 0);
+	assert_memory_equal(buf, shadow + 4096, size - 4096);
+	blockdev_close(bd);
+	assert_int_equal(test_open(big, dek, true, NULL, &bd), 0);
+	assert_int_equal(test_rw(bd, buf, size, 0, false), 0);
+	assert_memory_equal(buf, shadow, size);
+	blockdev_close(bd);
+	unlink(big);
+	free(shadow);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +278,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_epoch_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_erased_image_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_disjoint_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_unaligned_requests, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
