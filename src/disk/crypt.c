@@ -95,7 +95,7 @@ static int open_with_slot(struct crypt *c, struct aead *a, uint32_t *keyed, uint
 			  const uint8_t *ct, uint8_t *out, const struct crypt_slot *s)
 {
 	uint8_t aad[AAD_LEN];
-	uint32_t epoch = s->stamp >> 8;
+	uint32_t epoch = stamp_epoch(s->stamp);
 	int ret;
 
 	if (!s->stamp)
@@ -108,6 +108,13 @@ static int open_with_slot(struct crypt *c, struct aead *a, uint32_t *keyed, uint
 		*keyed = epoch;
 	}
 	block_aad(c, b, s->stamp, aad);
+	if (s->stamp & STAMP_ZERO) {
+		/* A discarded block: the tag authenticates "zeroes here", data unused. */
+		uint8_t none[AEAD_TAG_LEN];
+
+		memset(out, 0, IMAGE_BLOCK_SIZE);
+		return aead_open_with(a, s->nonce, aad, sizeof(aad), none, 0, none, s->tag);
+	}
 	return aead_open_with(a, s->nonce, aad, sizeof(aad), ct, IMAGE_BLOCK_SIZE, out, s->tag);
 }
 
@@ -355,7 +362,7 @@ static int nonce_next(struct nonce_pool *p, uint8_t *nonce)
 	return 0;
 }
 
-/* Seals pt into e under the current epoch with the given gen. */
+/* Seals pt into e under the current epoch with the given gen; pt NULL = zeroes. */
 static int seal_entry(struct crypt *c, struct aead *a, uint32_t *keyed, struct crypt_entry *e,
 		      const uint8_t *pt, uint8_t gen, struct nonce_pool *pool)
 {
@@ -379,10 +386,32 @@ static int seal_entry(struct crypt *c, struct aead *a, uint32_t *keyed, struct c
 	ret = nonce_next(pool, e->slot.nonce);
 	if (ret)
 		return ret;
-	e->slot.stamp = epoch << 8 | gen;
+	e->slot.stamp = epoch << 8 | gen | (pt ? 0 : STAMP_ZERO);
 	block_aad(c, e->block, e->slot.stamp, aad);
+	if (!pt) {
+		uint8_t none[AEAD_TAG_LEN];
+
+		return aead_seal_with(a, e->slot.nonce, aad, sizeof(aad), none, 0, none,
+				      e->slot.tag);
+	}
 	return aead_seal_with(a, e->slot.nonce, aad, sizeof(aad), pt, IMAGE_BLOCK_SIZE, e->ct,
 			      e->slot.tag);
+}
+
+/* Seals an entry for block b (src NULL: a discarded block) and caches it. */
+static int seal_insert(struct crypt *c, struct aead *a, uint32_t *keyed, struct crypt_entry *e,
+		       const uint8_t *src, struct nonce_pool *pool)
+{
+	uint64_t swaps;
+	uint8_t gen;
+	int ret;
+
+	/* A checkpoint starting meanwhile may change the gen: seal again. */
+	do {
+		ret = crypt_cache_next_gen(c, e->block, &gen, &swaps);
+		ret = ret ? ret : seal_entry(c, a, keyed, e, src, gen, pool);
+	} while (!ret && !crypt_cache_insert(c, e, swaps));
+	return ret;
 }
 
 /* Writes the part [skip, skip + k) of block b from iov bytes at pos. */
@@ -391,9 +420,7 @@ static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_
 		       struct nonce_pool *pool)
 {
 	pthread_mutex_t *stripe = &c->stripes[b % CRYPT_STRIPES];
-	struct crypt_entry *e = malloc(sizeof(*e));
-	uint64_t swaps;
-	uint8_t gen;
+	struct crypt_entry *e = malloc(sizeof(*e) + IMAGE_BLOCK_SIZE);
 	int ret = 0;
 
 	if (!e)
@@ -414,11 +441,8 @@ static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_
 		iov_xfer(iov, iovcnt, pos, pt + skip, k, false);
 		src = pt;
 	}
-	/* A checkpoint starting meanwhile may change the gen: seal again. */
-	do {
-		ret = ret ? ret : crypt_cache_next_gen(c, b, &gen, &swaps);
-		ret = ret ? ret : seal_entry(c, a, keyed, e, src, gen, pool);
-	} while (!ret && !crypt_cache_insert(c, e, swaps));
+	if (!ret)
+		ret = seal_insert(c, a, keyed, e, src, pool);
 	pthread_mutex_unlock(stripe);
 	if (ret)
 		free(e);
@@ -508,6 +532,59 @@ static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt
 	return ret;
 }
 
+/*
+ * Whole blocks become authenticated zero blocks (no data written, the space
+ * punched at the checkpoint); sectors at the edges are written as zeroes.
+ */
+static int crypt_discard(struct blockdev *bd, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeroes[IMAGE_BLOCK_SIZE];
+	struct crypt *c = to_crypt(bd);
+	uint8_t pt[IMAGE_BLOCK_SIZE];
+	struct nonce_pool pool = { .left = 0 };
+	struct aead *a;
+	uint32_t keyed = 0;
+	int ret;
+
+	ret = blockdev_check_range(bd, off, len, true);
+	ret = ret ? ret : atomic_load(&c->failed);
+	if (ret || len == 0)
+		return ret;
+	a = aead_new();
+	if (!a)
+		return -ENOMEM;
+	for (uint64_t pos = off; !ret && pos < off + len;) {
+		uint64_t b = pos / IMAGE_BLOCK_SIZE;
+		size_t skip = pos % IMAGE_BLOCK_SIZE;
+		size_t k = (size_t)MIN((uint64_t)IMAGE_BLOCK_SIZE - skip, off + len - pos);
+		struct iovec z = { (void *)zeroes, k };
+
+		if (k != IMAGE_BLOCK_SIZE) {
+			ret = write_block(c, a, &keyed, b, skip, k, &z, 1, 0, pt, &pool);
+		} else {
+			struct crypt_entry *e = malloc(sizeof(*e));
+			pthread_mutex_t *stripe = &c->stripes[b % CRYPT_STRIPES];
+
+			if (!e) {
+				ret = -ENOMEM;
+				break;
+			}
+			*e = (struct crypt_entry){ .block = b };
+			pthread_mutex_lock(stripe);
+			ret = seal_insert(c, a, &keyed, e, NULL, &pool);
+			pthread_mutex_unlock(stripe);
+			if (ret)
+				free(e);
+		}
+		pos += k;
+		if (!ret)
+			ret = cache_pressure(c);
+	}
+	explicit_bzero(pt, sizeof(pt));
+	aead_free(a);
+	return ret;
+}
+
 static int crypt_flush(struct blockdev *bd)
 {
 	if (bd->read_only)
@@ -572,7 +649,7 @@ static const struct blockdev_ops crypt_ops = {
 	.readv = crypt_readv,
 	.writev = crypt_writev,
 	.flush = crypt_flush,
-	.discard = NULL, /* a discarded block would have to read as sealed zeroes */
+	.discard = crypt_discard,
 	.close = crypt_close,
 };
 

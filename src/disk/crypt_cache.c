@@ -62,7 +62,8 @@ bool crypt_cache_lookup(struct crypt *c, uint64_t b, uint8_t *ct, struct crypt_s
 	if (!e && c->flushing.count)
 		e = *map_find(&c->flushing, b);
 	if (e) {
-		memcpy(ct, e->ct, IMAGE_BLOCK_SIZE);
+		if (!(e->slot.stamp & STAMP_ZERO))
+			memcpy(ct, e->ct, IMAGE_BLOCK_SIZE);
 		*slot = e->slot;
 		found = true;
 	}
@@ -212,6 +213,22 @@ static int write_data(struct crypt *c, struct crypt_entry **run, size_t k, struc
 			     c->hdr.data_offset + run[0]->block * IMAGE_BLOCK_SIZE);
 }
 
+static bool is_zero(const struct crypt_entry *e)
+{
+	return e->slot.stamp & STAMP_ZERO;
+}
+
+/* Consecutive blocks from arr[i] on that are all zero or all data. */
+static size_t same_kind_run(struct crypt_entry **arr, size_t i, size_t n)
+{
+	size_t k = run_length(arr, i, n, RUN_MAX);
+	size_t j = 1;
+
+	while (j < k && is_zero(arr[i + j]) == is_zero(arr[i]))
+		j++;
+	return j;
+}
+
 static int checkpoint_run(struct crypt *c, struct crypt_entry **arr, size_t n, uint8_t *targets)
 {
 	uint8_t *recs = malloc(RUN_MAX * IMAGE_RECORD_SIZE);
@@ -226,11 +243,19 @@ static int checkpoint_run(struct crypt *c, struct crypt_entry **arr, size_t n, u
 	}
 	if (!ret)
 		ret = c->io.sync(c->io.ctx);
-	/* Step 3: only now may the data move; each block is old or new. */
+	/*
+	 * Step 3: only now may the data move; each block is old or new. A
+	 * zero block's new slot authenticates without data: its space goes.
+	 */
 	for (size_t i = 0; !ret && i < n;) {
-		size_t k = run_length(arr, i, n, RUN_MAX);
+		size_t k = same_kind_run(arr, i, n);
 
-		ret = write_data(c, arr + i, k, iov);
+		if (!is_zero(arr[i]))
+			ret = write_data(c, arr + i, k, iov);
+		else if (c->io.punch)
+			ret = c->io.punch(c->io.ctx,
+					  c->hdr.data_offset + arr[i]->block * IMAGE_BLOCK_SIZE,
+					  k * IMAGE_BLOCK_SIZE);
 		i += k;
 	}
 	if (!ret)
@@ -348,7 +373,7 @@ int crypt_recover(struct crypt *c)
 			struct crypt_slot s;
 
 			crypt_slot_get(rec, crypt_record_current(rec), &s);
-			if (s.stamp && (s.stamp >> 8) >= c->hdr.session_epoch)
+			if (s.stamp && stamp_epoch(s.stamp) >= c->hdr.session_epoch)
 				ret = recover_block(c, a, &keyed, first + i, rec, buf);
 		}
 	}

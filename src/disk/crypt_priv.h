@@ -15,6 +15,14 @@
 #define CRYPT_DEFAULT_EPOCH_BUDGET (1ull << 30)
 #define SLOT_KNOWN 0x8000u
 
+/* Stamp layout: ZERO flag, 23-bit epoch, 8-bit gen (docs/image-format.md). */
+#define STAMP_ZERO 0x80000000u
+
+static inline uint32_t stamp_epoch(uint32_t stamp)
+{
+	return (stamp & ~STAMP_ZERO) >> 8;
+}
+
 /* One metadata slot (docs/image-format.md, "Blocks and metadata"). */
 struct crypt_slot {
 	uint8_t nonce[AEAD_NONCE_LEN];
@@ -27,7 +35,7 @@ struct crypt_entry {
 	struct crypt_entry *next;
 	uint64_t block;
 	struct crypt_slot slot; /* the slot the checkpoint will write */
-	uint8_t ct[IMAGE_BLOCK_SIZE];
+	uint8_t ct[]; /* IMAGE_BLOCK_SIZE bytes; absent for a zero block */
 };
 
 struct crypt_map {

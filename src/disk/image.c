@@ -3,6 +3,8 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +128,16 @@ static int fd_pwritev(void *ctx, const struct iovec *iov_in, int iovcnt, uint64_
 	return 0;
 }
 
+static int fd_punch(void *ctx, uint64_t off, uint64_t len)
+{
+	int fd = *(int *)ctx;
+
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+		return 0;
+	/* Space is not reclaimed where the file system cannot punch: harmless. */
+	return errno == EOPNOTSUPP || errno == ENOSYS ? 0 : -errno;
+}
+
 static int fd_sync(void *ctx)
 {
 	return fdatasync(*(int *)ctx) < 0 ? -errno : 0;
@@ -136,6 +148,7 @@ void image_io_fd(struct image_io *io, int *fd)
 	io->pread = fd_pread;
 	io->pwrite = fd_pwrite;
 	io->pwritev = fd_pwritev;
+	io->punch = fd_punch;
 	io->sync = fd_sync;
 	io->ctx = fd;
 }

@@ -26,7 +26,7 @@
 #define IMAGE_RECORD_SIZE 64u /* two 32-byte slots per block */
 #define IMAGE_SLOT_SIZE 32u
 #define IMAGE_MAX_DATA_SIZE (1ull << 50)
-#define IMAGE_EPOCH_MAX ((1u << 24) - 1)
+#define IMAGE_EPOCH_MAX ((1u << 23) - 1)
 #define IMAGE_UUID_LEN 16
 #define IMAGE_MAC_LEN 32
 #define IMAGE_DEK_LEN 32
@@ -62,6 +62,8 @@ struct image_io {
 	int (*pwrite)(void *ctx, const void *buf, size_t len, uint64_t off);
 	/* Gathers iovcnt (<= IOV_MAX) buffers into one contiguous range. */
 	int (*pwritev)(void *ctx, const struct iovec *iov, int iovcnt, uint64_t off);
+	/* Deallocates a range (reads of it return zeroes); may be NULL. */
+	int (*punch)(void *ctx, uint64_t off, uint64_t len);
 	int (*sync)(void *ctx);
 	void *ctx;
 };

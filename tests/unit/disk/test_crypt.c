@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "crypt_test_util.h"
 #include "disk/image.h"
@@ -233,6 +234,51 @@ static void test_parallel_disjoint_ranges(void **state)
 	blockdev_close(bd);
 }
 
+/* Discarded ranges read as zeroes, stay so after a reopen, and free space. */
+static void test_discard(void **state)
+{
+	uint8_t *shadow = malloc(SIZE), *buf = malloc(SIZE);
+	struct blockdev *bd;
+	struct stat before, after;
+	unsigned int seed = 3;
+
+	for (size_t i = 0; i < SIZE; i++)
+		shadow[i] = (uint8_t)(rand_r(&seed) | 1);
+	assert_int_equal(test_open(path, dek, false, NULL, &bd), 0);
+	assert_int_equal(test_rw(bd, shadow, SIZE, 0, true), 0);
+	assert_int_equal(blockdev_flush(bd), 0);
+	assert_int_equal(stat(path, &before), 0);
+	/* Edges inside blocks 2 and 130, whole blocks in between. */
+	assert_int_equal(blockdev_discard(bd, 2 * 4096 + 512, 128 * 4096), 0);
+	memset(shadow + 2 * 4096 + 512, 0, 128 * 4096);
+	assert_int_equal(test_rw(bd, buf, SIZE, 0, false), 0);
+	assert_memory_equal(buf, shadow, SIZE);
+	assert_int_equal(blockdev_discard(bd, 0, 100), -EINVAL);
+	blockdev_close(bd);
+	assert_int_equal(stat(path, &after), 0);
+	print_message("image: %lld KiB allocated before the discard, %lld after\n",
+		      (long long)before.st_blocks / 2, (long long)after.st_blocks / 2);
+	/* 127 whole blocks punched, where the file system can punch. */
+	assert_true(after.st_blocks <= before.st_blocks);
+	assert_int_equal(test_open(path, dek, true, NULL, &bd), 0);
+	assert_int_equal(test_rw(bd, buf, SIZE, 0, false), 0);
+	assert_memory_equal(buf, shadow, SIZE);
+	blockdev_close(bd);
+	free(shadow);
+	free(buf);
+}
+
+/* A new image is sparse: only headers and metadata are written. */
+static void test_create_is_sparse(void **state)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	print_message("fresh %d KiB image: %lld KiB allocated\n", SIZE / 1024,
+		      (long long)st.st_blocks / 2);
+	assert_true((uint64_t)st.st_blocks * 512 < 256 * 1024);
+}
+
 /* Requests larger than the backend's 1 MiB chunk, unaligned, scattered. */
 static void test_large_unaligned_requests(void **state)
 {
@@ -279,6 +325,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_erased_image_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_disjoint_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_unaligned_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_is_sparse, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -133,6 +133,16 @@ static int mem_pwritev(void *ctx, const struct iovec *iov, int iovcnt, uint64_t 
 	return 0;
 }
 
+/* A punched range reads back as zeroes: model it as zero pieces. */
+static int mem_punch(void *ctx, uint64_t off, uint64_t len)
+{
+	uint8_t *zero = calloc(1, len);
+	int ret = mem_pwrite(ctx, zero, len, off);
+
+	free(zero);
+	return ret;
+}
+
 static void drop_pending(struct mem_disk *d)
 {
 	for (size_t i = 0; i < d->npend; i++)
@@ -183,6 +193,7 @@ static void mem_io(struct mem_disk *d, struct image_io *io)
 	io->pread = mem_pread;
 	io->pwrite = mem_pwrite;
 	io->pwritev = mem_pwritev;
+	io->punch = mem_punch;
 	io->sync = mem_sync;
 	io->ctx = d;
 }
@@ -225,6 +236,21 @@ static int do_write(struct blockdev *bd, struct expect *ex, const uint8_t *buf, 
 		pos += k;
 	}
 	return test_rw(bd, (void *)buf, len, off, true);
+}
+
+/* Records a discard (the range reads as zeroes) before issuing it. */
+static int do_discard(struct blockdev *bd, struct expect *ex, size_t len, uint64_t off)
+{
+	for (uint64_t pos = off; pos < off + len;) {
+		uint64_t b = pos / BS;
+		size_t skip = pos % BS, k = MIN(BS - skip, off + len - pos);
+
+		memset(ex->cur[b] + skip, 0, k);
+		assert_true(ex->nallowed[b] < MAX_VERSIONS);
+		memcpy(ex->allowed[b][ex->nallowed[b]++], ex->cur[b], BS);
+		pos += k;
+	}
+	return blockdev_discard(bd, off, len);
 }
 
 static int do_flush(struct blockdev *bd, struct expect *ex)
@@ -274,6 +300,15 @@ static void workload(struct image_io *io, struct expect *ex, bool background)
 		if (do_write(bd, ex, buf, BS, b * BS))
 			goto out;
 	}
+	if (do_flush(bd, ex))
+		goto out;
+	/* Discards: sectors at both edges, whole blocks in between, then a
+	 * discarded block written again before its checkpoint. */
+	if (do_discard(bd, ex, 2 * BS, 8 * BS + 512) || do_discard(bd, ex, BS, 3 * BS))
+		goto out;
+	test_pattern(buf, BS, 3, 5);
+	if (do_write(bd, ex, buf, BS, 3 * BS) || do_discard(bd, ex, BS, 4 * BS))
+		goto out;
 	if (do_flush(bd, ex))
 		goto out;
 	blockdev_close(bd);
@@ -447,7 +482,7 @@ static void test_cut_randomly_with_flusher(void **state)
 	unsigned long before = states_checked;
 
 	for (int run = 0; run < 60; run++) {
-		mem_init(&d, baseline, rand_r(&seed) % 50);
+		mem_init(&d, baseline, rand_r(&seed) % 64);
 		mem_io(&d, &io);
 		workload(&io, ex, true);
 		check_subsets(&d, ex);
