@@ -40,10 +40,10 @@ struct blockdev_ops {
 
 struct blockdev {
 	const struct blockdev_ops *ops;
-	uint64_t size;		/* bytes the guest sees */
-	uint32_t block_size;	/* preferred I/O size reported to the guest */
+	uint64_t size; /* bytes the guest sees */
+	uint32_t block_size; /* preferred I/O size reported to the guest */
 	bool read_only;
-	void *priv;		/* backend state */
+	void *priv; /* backend state */
 };
 
 /* Opens a raw image file; read_only opens it O_RDONLY and refuses writes. */

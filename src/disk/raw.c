@@ -62,8 +62,8 @@ static int raw_rw(struct raw *r, const struct iovec *iov_in, int iovcnt, uint64_
 	}
 	ret = blockdev_check_range(&r->bd, offset, total, write);
 	while (ret == 0 && iovcnt > 0) {
-		ssize_t n = write ? pwritev(r->fd, iov, iovcnt, (off_t)offset)
-				  : preadv(r->fd, iov, iovcnt, (off_t)offset);
+		ssize_t n = write ? pwritev(r->fd, iov, iovcnt, (off_t)offset) :
+				    preadv(r->fd, iov, iovcnt, (off_t)offset);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

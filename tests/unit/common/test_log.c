@@ -43,8 +43,8 @@ static void test_format_and_level(void **state)
 	log_set_ident("pocketvm-vmm");
 	log_set_level(LOG_LEVEL_INFO);
 	capture(emit_info, buf, sizeof(buf));
-	assert_string_equal(buf,
-			    "pocketvm-vmm: info: vioblk: descriptor chain longer than queue (256)\n");
+	assert_string_equal(
+		buf, "pocketvm-vmm: info: vioblk: descriptor chain longer than queue (256)\n");
 }
 
 static void emit_long(void)

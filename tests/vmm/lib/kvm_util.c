@@ -52,7 +52,8 @@ void require_kvm(void)
 	int version;
 
 	if (fd < 0) {
-		printf("SKIP: /dev/kvm not usable (%s): tiny-guest test not run\n", strerror(errno));
+		printf("SKIP: /dev/kvm not usable (%s): tiny-guest test not run\n",
+		       strerror(errno));
 		exit(KSFT_SKIP);
 	}
 	version = ioctl(fd, KVM_GET_API_VERSION, 0);
@@ -153,7 +154,8 @@ static int load_segments(struct dl_phdr_info *info, size_t size, void *data)
 		if (ph->p_type != PT_LOAD)
 			continue;
 		start = (info->dlpi_addr + ph->p_vaddr) & ~(PAGE_SIZE - 1);
-		end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+		end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + PAGE_SIZE - 1) &
+		      ~(PAGE_SIZE - 1);
 		TEST_ASSERT(nr_image_ranges < 16, "too many PT_LOAD segments");
 		image_ranges[nr_image_ranges++] = (struct image_range){ start, end };
 		for (uint64_t va = start; va < end; va += PAGE_SIZE) {
@@ -182,8 +184,8 @@ struct kvm_vm *vm_create(unsigned int mem_mb)
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	TEST_ASSERT(vm->vm_fd >= 0, "KVM_CREATE_VM: %s", strerror(errno));
 	vm->mem_size = (uint64_t)mem_mb << 20;
-	vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
-		       MAP_NORESERVE, -1, 0);
+	vm->mem = mmap(NULL, vm->mem_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	TEST_ASSERT(vm->mem != MAP_FAILED, "mmap guest memory: %s", strerror(errno));
 	region = (struct kvm_userspace_memory_region){
 		.slot = 0,
@@ -217,16 +219,36 @@ static void vcpu_set_long_mode(struct kvm_vcpu *vcpu)
 {
 	struct kvm_sregs sregs;
 	struct kvm_segment code = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x8, .type = 11,
-		.present = 1, .dpl = 0, .db = 0, .s = 1, .l = 1, .g = 1,
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = 0x8,
+		.type = 11,
+		.present = 1,
+		.dpl = 0,
+		.db = 0,
+		.s = 1,
+		.l = 1,
+		.g = 1,
 	};
 	struct kvm_segment data = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 3,
-		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = 0x10,
+		.type = 3,
+		.present = 1,
+		.dpl = 0,
+		.db = 1,
+		.s = 1,
+		.l = 0,
+		.g = 1,
 	};
 	struct kvm_segment tss = {
-		.base = 0, .limit = 0x67, .selector = 0x18, .type = 11,
-		.present = 1, .s = 0,
+		.base = 0,
+		.limit = 0x67,
+		.selector = 0x18,
+		.type = 11,
+		.present = 1,
+		.s = 0,
 	};
 
 	TEST_ASSERT(ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) == 0, "KVM_GET_SREGS: %s",
@@ -279,8 +301,7 @@ struct kvm_vcpu *vm_vcpu_add(struct kvm_vm *vm, void (*guest_code)(void))
 	regs.rip = (uint64_t)guest_code;
 	/* As if called: the return address slot keeps the ABI's alignment. */
 	regs.rsp = GUEST_STACK_TOP - 8;
-	TEST_ASSERT(ioctl(vcpu->fd, KVM_SET_REGS, &regs) == 0, "KVM_SET_REGS: %s",
-		    strerror(errno));
+	TEST_ASSERT(ioctl(vcpu->fd, KVM_SET_REGS, &regs) == 0, "KVM_SET_REGS: %s", strerror(errno));
 	return vcpu;
 }
 
@@ -306,14 +327,22 @@ void vcpu_run(struct kvm_vcpu *vcpu)
 const char *exit_reason_str(uint32_t reason)
 {
 	switch (reason) {
-	case KVM_EXIT_IO: return "IO";
-	case KVM_EXIT_MMIO: return "MMIO";
-	case KVM_EXIT_HLT: return "HLT";
-	case KVM_EXIT_SHUTDOWN: return "SHUTDOWN (triple fault)";
-	case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
-	case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR (emulation failure?)";
-	case KVM_EXIT_SYSTEM_EVENT: return "SYSTEM_EVENT";
-	default: return "other";
+	case KVM_EXIT_IO:
+		return "IO";
+	case KVM_EXIT_MMIO:
+		return "MMIO";
+	case KVM_EXIT_HLT:
+		return "HLT";
+	case KVM_EXIT_SHUTDOWN:
+		return "SHUTDOWN (triple fault)";
+	case KVM_EXIT_FAIL_ENTRY:
+		return "FAIL_ENTRY";
+	case KVM_EXIT_INTERNAL_ERROR:
+		return "INTERNAL_ERROR (emulation failure?)";
+	case KVM_EXIT_SYSTEM_EVENT:
+		return "SYSTEM_EVENT";
+	default:
+		return "other";
 	}
 }
 
@@ -335,8 +364,7 @@ uint64_t get_ucall(struct kvm_vcpu *vcpu, struct ucall *uc)
 	if (run->exit_reason != KVM_EXIT_IO || run->io.port != UCALL_PORT ||
 	    run->io.direction != KVM_EXIT_IO_OUT)
 		return UCALL_NONE;
-	TEST_ASSERT(ioctl(vcpu->fd, KVM_GET_REGS, &regs) == 0, "KVM_GET_REGS: %s",
-		    strerror(errno));
+	TEST_ASSERT(ioctl(vcpu->fd, KVM_GET_REGS, &regs) == 0, "KVM_GET_REGS: %s", strerror(errno));
 	guest_uc = addr_gva2hva(vcpu->vm, regs.rdi, sizeof(*guest_uc));
 	TEST_ASSERT(guest_uc, "ucall struct at unmapped gva 0x%llx", regs.rdi);
 	memcpy(uc, guest_uc, sizeof(*uc));
@@ -358,9 +386,8 @@ uint64_t vcpu_run_to_ucall(struct kvm_vcpu *vcpu, struct ucall *uc)
 	cmd = get_ucall(vcpu, uc);
 	if (cmd == UCALL_ASSERT)
 		test_fail(uc->file ? uc->file : "?", (int)uc->line,
-			  "guest assertion failed: %s (0x%lx vs 0x%lx)",
-			  uc->expr ? uc->expr : "?", (unsigned long)uc->args[0],
-			  (unsigned long)uc->args[1]);
+			  "guest assertion failed: %s (0x%lx vs 0x%lx)", uc->expr ? uc->expr : "?",
+			  (unsigned long)uc->args[0], (unsigned long)uc->args[1]);
 	if (cmd != UCALL_NONE)
 		return cmd;
 	ioctl(vcpu->fd, KVM_GET_REGS, &regs);

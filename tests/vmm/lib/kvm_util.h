@@ -30,10 +30,10 @@
 struct kvm_vm {
 	int kvm_fd;
 	int vm_fd;
-	uint8_t *mem;		/* guest physical [0, mem_size) */
+	uint8_t *mem; /* guest physical [0, mem_size) */
 	uint64_t mem_size;
 	uint64_t pml4_gpa;
-	uint64_t next_gpa;	/* bump allocator for page tables and copies */
+	uint64_t next_gpa; /* bump allocator for page tables and copies */
 	int nr_vcpus;
 };
 
@@ -48,9 +48,9 @@ struct kvm_vcpu {
 void test_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4), noreturn));
 
-#define TEST_ASSERT(cond, ...)                                   \
-	do {                                                     \
-		if (!(cond))                                     \
+#define TEST_ASSERT(cond, ...)                                      \
+	do {                                                        \
+		if (!(cond))                                        \
 			test_fail(__FILE__, __LINE__, __VA_ARGS__); \
 	} while (0)
 
@@ -62,10 +62,10 @@ struct kvm_vm *vm_create(unsigned int mem_mb);
 void vm_free(struct kvm_vm *vm);
 
 int __vm_ioctl(struct kvm_vm *vm, unsigned long cmd, void *arg);
-#define vm_ioctl(vm, cmd, arg)                                                       \
-	do {                                                                          \
-		int __r = __vm_ioctl(vm, cmd, arg);                                   \
-		TEST_ASSERT(__r >= 0, "%s failed: %s", #cmd, strerror(-__r));        \
+#define vm_ioctl(vm, cmd, arg)                                                \
+	do {                                                                  \
+		int __r = __vm_ioctl(vm, cmd, arg);                           \
+		TEST_ASSERT(__r >= 0, "%s failed: %s", #cmd, strerror(-__r)); \
 	} while (0)
 
 /* Allocates n zeroed guest-physical pages; returns the first one's address. */

@@ -18,8 +18,8 @@
 
 enum ucall_cmd {
 	UCALL_NONE,
-	UCALL_SYNC,	/* args[0..1]: values for the host to check */
-	UCALL_ASSERT,	/* expr, file, line, args[0..1]: the failed comparison */
+	UCALL_SYNC, /* args[0..1]: values for the host to check */
+	UCALL_ASSERT, /* expr, file, line, args[0..1]: the failed comparison */
 	UCALL_DONE,
 };
 
@@ -36,14 +36,13 @@ struct ucall {
  * memory). Test files are built with -mgeneral-regs-only (tests/vmm/meson.build):
  * no SSE, which the emulator here handles only in part.
  */
-#define GUEST_CODE                                                          \
-	__attribute__((noinline, no_sanitize_address, no_sanitize_undefined, \
-		       no_stack_protector, no_instrument_function))
+#define GUEST_CODE                                                                               \
+	__attribute__((noinline, no_sanitize_address, no_sanitize_undefined, no_stack_protector, \
+		       no_instrument_function))
 
 static inline __attribute__((always_inline, no_sanitize_address, no_sanitize_undefined)) void
-guest_ucall(uint64_t cmd, uint64_t a0,
-							       uint64_t a1, const char *expr,
-							       const char *file, uint64_t line)
+guest_ucall(uint64_t cmd, uint64_t a0, uint64_t a1, const char *expr, const char *file,
+	    uint64_t line)
 {
 	volatile struct ucall uc;
 
@@ -53,28 +52,25 @@ guest_ucall(uint64_t cmd, uint64_t a0,
 	uc.expr = expr;
 	uc.file = file;
 	uc.line = line;
-	__asm__ volatile("outl %%eax, %%dx"
-			 :
-			 : "a"(0), "d"(UCALL_PORT), "D"(&uc)
-			 : "memory");
+	__asm__ volatile("outl %%eax, %%dx" : : "a"(0), "d"(UCALL_PORT), "D"(&uc) : "memory");
 }
 
 #define GUEST_SYNC(a) guest_ucall(UCALL_SYNC, (uint64_t)(a), 0, 0, __FILE__, __LINE__)
-#define GUEST_SYNC2(a, b) guest_ucall(UCALL_SYNC, (uint64_t)(a), (uint64_t)(b), 0, __FILE__, __LINE__)
+#define GUEST_SYNC2(a, b) \
+	guest_ucall(UCALL_SYNC, (uint64_t)(a), (uint64_t)(b), 0, __FILE__, __LINE__)
 #define GUEST_DONE() guest_ucall(UCALL_DONE, 0, 0, 0, __FILE__, __LINE__)
 
-#define GUEST_ASSERT(cond)                                                         \
-	do {                                                                       \
-		if (!(cond))                                                       \
+#define GUEST_ASSERT(cond)                                                          \
+	do {                                                                        \
+		if (!(cond))                                                        \
 			guest_ucall(UCALL_ASSERT, 0, 0, #cond, __FILE__, __LINE__); \
 	} while (0)
 
-#define GUEST_ASSERT_EQ(a, b)                                                     \
-	do {                                                                      \
-		uint64_t __a = (uint64_t)(a), __b = (uint64_t)(b);                \
-		if (__a != __b)                                                   \
-			guest_ucall(UCALL_ASSERT, __a, __b, #a " == " #b, __FILE__, \
-				    __LINE__);                                    \
+#define GUEST_ASSERT_EQ(a, b)                                                                  \
+	do {                                                                                   \
+		uint64_t __a = (uint64_t)(a), __b = (uint64_t)(b);                             \
+		if (__a != __b)                                                                \
+			guest_ucall(UCALL_ASSERT, __a, __b, #a " == " #b, __FILE__, __LINE__); \
 	} while (0)
 
 #endif
