@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <termios.h>
@@ -158,6 +159,20 @@ static int listen_unix(const char *path)
 	return fd;
 }
 
+/* epoll refuses regular files and /dev/null: such stdin simply has no input. */
+static bool pollable(int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	bool ok;
+
+	if (ep < 0)
+		return false;
+	ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0;
+	close(ep);
+	return ok;
+}
+
 /* Raw input so keys reach the guest, but keep ISIG: Ctrl-C still stops the VMM. */
 static void set_raw(struct console *con)
 {
@@ -188,8 +203,7 @@ int console_new(struct vm *vm, enum console_kind kind, const char *path, struct 
 		con->in_fd = STDIN_FILENO;
 		con->out_fd = STDOUT_FILENO;
 		set_raw(con);
-		/* stdin may be /dev/null or closed: then there is simply no input. */
-		if (fcntl(con->in_fd, F_GETFL) >= 0 && watch_input(con))
+		if (pollable(con->in_fd) && watch_input(con))
 			ret = -ENOMEM;
 	} else if (kind == CONSOLE_SOCKET) {
 		con->path = strdup(path);

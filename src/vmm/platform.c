@@ -71,8 +71,10 @@ static int build(struct platform *p, const struct vmm_config *cfg)
 	p->vm_created = true;
 	if (cfg->console != CONSOLE_NONE) {
 		ret = console_new(&p->vm, cfg->console, cfg->console_path, &p->con);
-		if (ret)
+		if (ret) {
+			log_error("vmm: cannot set up the console: %s", strerror(-ret));
 			return ret;
+		}
 	}
 	ret = power_init(&p->vm);
 	if (!ret)

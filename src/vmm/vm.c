@@ -239,8 +239,11 @@ bool vm_handle_io_exit(struct vm *vm, struct kvm_run *run)
 
 		/* String I/O (rep outs/ins) arrives as count accesses. */
 		for (uint32_t i = 0; i < run->io.count; i++)
-			bus_access(&vm->pio, run->io.port, data + (size_t)i * run->io.size,
-				   run->io.size, write);
+			if (!bus_access(&vm->pio, run->io.port, data + (size_t)i * run->io.size,
+					run->io.size, write) &&
+			    run->io.port != 0x80)
+				log_debug("vm: unclaimed port %s 0x%x (%u bytes)",
+					  write ? "write" : "read", run->io.port, run->io.size);
 		return true;
 	}
 	if (run->exit_reason == KVM_EXIT_MMIO) {

@@ -12,6 +12,7 @@
 #define VIRTIO_BLK_F_RO 5
 #define VIRTIO_BLK_F_BLK_SIZE 6
 #define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_TOPOLOGY 10
 #define VIRTIO_BLK_F_DISCARD 13
 
 #define VIRTIO_BLK_T_IN 0
@@ -201,9 +202,21 @@ static void blk_fill_config(struct virtio_blk *b)
 {
 	uint64_t sectors = b->bd->size / BLOCKDEV_SECTOR_SIZE;
 
+	uint32_t phys = b->bd->block_size / BLOCKDEV_SECTOR_SIZE;
+	uint16_t min_io = (uint16_t)phys;
+	uint8_t exp = 0;
+
+	while ((2u << exp) <= phys)
+		exp++;
 	memcpy(b->config + 0, &sectors, 8);		/* capacity */
 	put32(b->config + 12, BLK_SEG_MAX);		/* seg_max */
-	put32(b->config + 20, b->bd->block_size);	/* blk_size */
+	/*
+	 * blk_size is the logical block size: always 512, so any file system
+	 * on the image mounts. The backend's preferred size is the physical one.
+	 */
+	put32(b->config + 20, BLOCKDEV_SECTOR_SIZE);
+	b->config[24] = exp;				/* physical_block_exp */
+	memcpy(b->config + 26, &min_io, 2);		/* min_io_size */
 	put32(b->config + 36, UINT32_MAX / BLOCKDEV_SECTOR_SIZE); /* max_discard_sectors */
 	put32(b->config + 40, BLK_MAX_DISCARD_SEG);	/* max_discard_seg */
 	put32(b->config + 44, b->bd->block_size / BLOCKDEV_SECTOR_SIZE); /* discard alignment */
@@ -214,7 +227,7 @@ int virtio_blk_new(struct vm *vm, struct pci_bus *bus, struct blockdev *bd, cons
 {
 	struct virtio_blk *b = calloc(1, sizeof(*b));
 	uint64_t features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-			    (1ull << VIRTIO_BLK_F_FLUSH);
+			    (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_TOPOLOGY);
 	int ret;
 
 	if (!b) {

@@ -187,6 +187,8 @@ static void res_dword_mem(struct tbl *t, uint32_t min, uint32_t max)
 	put32(t, max - min + 1);
 }
 
+static void aml_name_crs(struct tbl *t, struct tbl *res);
+
 static void build_crs(struct tbl *t, const struct acpi_layout *l)
 {
 	struct tbl res = { 0 };
@@ -198,16 +200,42 @@ static void build_crs(struct tbl *t, const struct acpi_layout *l)
 	res_word(&res, 1, 3, 0x0d00, 0xffff);
 	res_dword_mem(&res, (uint32_t)l->pci_mmio_base,
 		      (uint32_t)(l->pci_mmio_base + l->pci_mmio_size - 1));
-	put8(&res, 0x79);			/* end tag */
-	put8(&res, 0);
+	aml_name_crs(t, &res);
+}
 
+/* Name(_CRS, ResourceTemplate() { res }) */
+static void aml_name_crs(struct tbl *t, struct tbl *res)
+{
+	put8(res, 0x79);			/* end tag */
+	put8(res, 0);
 	put8(t, 0x08);
 	put(t, "_CRS", 4);
 	put8(t, 0x11);				/* BufferOp */
-	aml_pkglen(t, 3 + res.len);
+	aml_pkglen(t, 3 + res->len);
 	put8(t, 0x0b);				/* WordConst buffer size */
-	put16(t, (uint16_t)res.len);
-	put(t, res.b, res.len);
+	put16(t, (uint16_t)res->len);
+	put(t, res->b, res->len);
+}
+
+/*
+ * COM1 as an ACPI device: in hardware-reduced mode Linux maps no legacy
+ * IRQs by itself, so the UART's IRQ 4 must come from a _CRS.
+ */
+static void build_com1(struct tbl *sb)
+{
+	static const uint8_t device_op[] = { 0x5b, 0x82 };
+	static const uint8_t io[] = { 0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08 };
+	static const uint8_t irq4[] = { 0x22, 0x10, 0x00 };	/* IRQNoFlags() {4} */
+	struct tbl dev = { 0 }, res = { 0 };
+
+	aml_name_eisaid(&dev, "_HID", "PNP0501");
+	aml_name_zero(&dev, "_UID");
+	put(&res, io, sizeof(io));
+	put(&res, irq4, sizeof(irq4));
+	aml_name_crs(&dev, &res);
+	aml_block(sb, device_op, sizeof(device_op), "COM1", 4, &dev);
+	if (dev.overflow || res.overflow)
+		sb->overflow = true;
 }
 
 static uint64_t build_dsdt(const struct guest_mem *mem, uint64_t *gpa,
@@ -226,6 +254,7 @@ static uint64_t build_dsdt(const struct guest_mem *mem, uint64_t *gpa,
 	aml_name_zero(&dev, "_UID");
 	build_crs(&dev, l);
 	aml_block(&sb, device_op, sizeof(device_op), "PCI0", 4, &dev);
+	build_com1(&sb);
 	aml_block(&t, scope_op, sizeof(scope_op), "\\_SB_", 5, &sb);
 	if (dev.overflow || sb.overflow)
 		return 0;

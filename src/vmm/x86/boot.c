@@ -22,6 +22,7 @@
 #define CMDLINE_ADDR 0x20000ull
 #define ACPI_ADDR 0xe0000ull
 #define EBDA_START 0x9fc00ull
+#define RESET_VECTOR 0xffff0ull
 #define HIGH_MEM 0x100000ull
 
 #define E820_RAM 1
@@ -221,6 +222,20 @@ static int load_cmdline(struct vm *vm, const char *cmdline, uint32_t max)
 	return guest_mem_write(&vm->mem, CMDLINE_ADDR, cmdline ? cmdline : "", len + 1);
 }
 
+/*
+ * The real-mode reset vector F000:FFF0. With hardware-reduced ACPI and no
+ * EFI, Linux's default reboot ends in a jump there (reboot=bios), where a
+ * PC's firmware would reset the machine: we do the same through the ACPI
+ * reset register. mov dx, port; mov al, value; out dx, al; hlt; jmp $-1.
+ */
+static int write_reset_vector(struct vm *vm)
+{
+	const uint8_t stub[] = { 0xba, ACPI_RESET_PORT & 0xff, ACPI_RESET_PORT >> 8, 0xb0,
+				 ACPI_RESET_VALUE, 0xee, 0xf4, 0xeb, 0xfd };
+
+	return guest_mem_write(&vm->mem, RESET_VECTOR, stub, sizeof(stub));
+}
+
 int boot_load(struct vm *vm, const struct boot_config *bc)
 {
 	struct acpi_layout al = { (unsigned int)vm->cpu_count, bc->pci_mmio_base,
@@ -260,6 +275,8 @@ int boot_load(struct vm *vm, const struct boot_config *bc)
 		return -EINVAL;
 	}
 	ret = guest_mem_write(&vm->mem, GDT_ADDR, gdt, sizeof(gdt));
+	if (!ret)
+		ret = write_reset_vector(vm);
 	if (ret)
 		return ret;
 	vm->boot.gdt_gpa = GDT_ADDR;
