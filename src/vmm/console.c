@@ -37,7 +37,7 @@ static void write_all(int fd, const uint8_t *p, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return;	/* a gone or stuck client loses output, never the VM */
+			return; /* a gone or stuck client loses output, never the VM */
 		p += n;
 		len -= (size_t)n;
 	}
@@ -127,7 +127,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	if (c < 0)
 		return;
 	if (con->in_fd >= 0) {
-		close(c);	/* one client at a time */
+		close(c); /* one client at a time */
 		return;
 	}
 	pthread_mutex_lock(&con->lock);
@@ -244,8 +244,7 @@ void console_free(struct console *con)
 	free(con);
 }
 
-void console_set_sink(struct console *con, enum console_sink_id id,
-		      const struct console_sink *sink)
+void console_set_sink(struct console *con, enum console_sink_id id, const struct console_sink *sink)
 {
 	con->sinks[id] = *sink;
 }

@@ -47,7 +47,7 @@ struct virtio_blk {
 	struct blockdev *bd;
 	char serial[VIRTIO_BLK_ID_BYTES];
 	uint8_t config[BLK_CONFIG_SIZE];
-	struct iovec data_iov[VIRTQ_MAX_CHAIN];	/* scratch: one request's data buffers */
+	struct iovec data_iov[VIRTQ_MAX_CHAIN]; /* scratch: one request's data buffers */
 };
 
 static void blk_config_read(struct virtio_dev *v, uint32_t off, uint8_t *data, uint32_t len)
@@ -188,7 +188,7 @@ static void blk_queue_notify(struct virtio_dev *v, unsigned int q)
 static const struct virtio_dev_ops blk_ops = {
 	.name = "virtio-blk",
 	.device_type = 2,
-	.pci_class = 0x018000,	/* mass storage, other */
+	.pci_class = 0x018000, /* mass storage, other */
 	.config_read = blk_config_read,
 	.queue_notify = blk_queue_notify,
 };
@@ -208,17 +208,17 @@ static void blk_fill_config(struct virtio_blk *b)
 
 	while ((2u << exp) <= phys)
 		exp++;
-	memcpy(b->config + 0, &sectors, 8);		/* capacity */
-	put32(b->config + 12, BLK_SEG_MAX);		/* seg_max */
+	memcpy(b->config + 0, &sectors, 8); /* capacity */
+	put32(b->config + 12, BLK_SEG_MAX); /* seg_max */
 	/*
 	 * blk_size is the logical block size: always 512, so any file system
 	 * on the image mounts. The backend's preferred size is the physical one.
 	 */
 	put32(b->config + 20, BLOCKDEV_SECTOR_SIZE);
-	b->config[24] = exp;				/* physical_block_exp */
-	memcpy(b->config + 26, &min_io, 2);		/* min_io_size */
+	b->config[24] = exp; /* physical_block_exp */
+	memcpy(b->config + 26, &min_io, 2); /* min_io_size */
 	put32(b->config + 36, UINT32_MAX / BLOCKDEV_SECTOR_SIZE); /* max_discard_sectors */
-	put32(b->config + 40, BLK_MAX_DISCARD_SEG);	/* max_discard_seg */
+	put32(b->config + 40, BLK_MAX_DISCARD_SEG); /* max_discard_seg */
 	put32(b->config + 44, b->bd->block_size / BLOCKDEV_SECTOR_SIZE); /* discard alignment */
 }
 
