@@ -95,7 +95,7 @@ static int vm_common_init(struct vm *vm)
 	return 0;
 }
 
-int vm_create(struct vm *vm, uint64_t ram_mib, int nr_vcpus)
+int vm_init(struct vm *vm, uint64_t ram_mib, int nr_vcpus)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	uint64_t ident = KVM_IDENTITY_MAP_ADDR;

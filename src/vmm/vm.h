@@ -81,7 +81,7 @@ struct vm {
  * Creates a VM with ram_mib MiB of RAM and nr_vcpus vCPUs: KVM in-kernel
  * irqchip (PIC, IOAPIC, LAPICs), PIT, memory slots, and the event loop.
  */
-int vm_create(struct vm *vm, uint64_t ram_mib, int nr_vcpus) __must_check;
+int vm_init(struct vm *vm, uint64_t ram_mib, int nr_vcpus) __must_check;
 
 /*
  * Wraps a VM a test already created (fds and one RAM region at gpa 0 stay the
