@@ -79,7 +79,7 @@ struct vm {
 
 /*
  * Creates a VM with ram_mib MiB of RAM and nr_vcpus vCPUs: KVM in-kernel
- * irqchip (PIC, IOAPIC, LAPICs), PIT, memory slots, and the event loop.
+ * irqchip (PIC, IOAPIC, LAPICs), memory slots, and the event loop.
  */
 int vm_init(struct vm *vm, uint64_t ram_mib, int nr_vcpus) __must_check;
 
