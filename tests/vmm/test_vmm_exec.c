@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +28,10 @@ static const uint8_t poweroff[] = { 0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee, 0x
 static const uint8_t acpi_reset[] = { 0x66, 0xba, 0x02, 0x06, 0xb0, 0x01, 0xee, 0xf4, 0xeb, 0xfd };
 static const uint8_t kbd_reset[] = { 0xb0, 0xfe, 0xe6, 0x64, 0xf4, 0xeb, 0xfd };
 static const uint8_t triple[] = { 0x0f, 0x0b }; /* ud2 with no IDT */
+/* Wait for a received byte (LSR.DR), echo it, power off. */
+static const uint8_t echo[] = { 0x66, 0xba, 0xfd, 0x03, 0xec, 0xa8, 0x01, 0x74, 0xfb,
+				0x66, 0xba, 0xf8, 0x03, 0xec, 0xee, 0x66, 0xba, 0x00,
+				0x06, 0xb0, 0x34, 0xee, 0xf4, 0xeb, 0xfd };
 
 static const char *vmm_path(void)
 {
@@ -36,12 +42,15 @@ static const char *vmm_path(void)
 	return path;
 }
 
-/* An ELF64 executable: one PT_LOAD with code at ENTRY, one PT_NOTE with the PVH entry. */
-static void write_kernel(const char *path, const uint8_t *tail, size_t tail_len)
+/*
+ * An ELF64 executable: one PT_LOAD with code at ENTRY (the "OK" prologue
+ * unless bare, then tail), one PT_NOTE with the PVH entry.
+ */
+static void write_kernel_code(const char *path, const uint8_t *tail, size_t tail_len, bool bare)
 {
 	uint8_t code[64], note[20];
 	uint32_t n[3] = { 4, 4, 18 }, entry = ENTRY;
-	size_t code_len = sizeof(hello) + tail_len;
+	size_t pro = bare ? 0 : sizeof(hello), code_len = pro + tail_len;
 	Elf64_Ehdr eh = { .e_type = ET_EXEC,
 			  .e_machine = EM_X86_64,
 			  .e_version = EV_CURRENT,
@@ -59,8 +68,8 @@ static void write_kernel(const char *path, const uint8_t *tail, size_t tail_len)
 	eh.e_ident[EI_CLASS] = ELFCLASS64;
 	eh.e_ident[EI_DATA] = ELFDATA2LSB;
 	eh.e_ident[EI_VERSION] = EV_CURRENT;
-	memcpy(code, hello, sizeof(hello));
-	memcpy(code + sizeof(hello), tail, tail_len);
+	memcpy(code, hello, pro);
+	memcpy(code + pro, tail, tail_len);
 	memcpy(note, n, sizeof(n));
 	memcpy(note + 12, "Xen", 4);
 	memcpy(note + 16, &entry, 4);
@@ -82,6 +91,11 @@ static void write_kernel(const char *path, const uint8_t *tail, size_t tail_len)
 	fwrite(code, code_len, 1, f);
 	fwrite(note, sizeof(note), 1, f);
 	fclose(f);
+}
+
+static void write_kernel(const char *path, const uint8_t *tail, size_t tail_len)
+{
+	write_kernel_code(path, tail, tail_len, false);
 }
 
 /* Reads fd to EOF into buf (NUL-terminated, truncated to len - 1). */
@@ -145,6 +159,41 @@ static void check_kernel(const char *kpath, const uint8_t *tail, size_t len, int
 	printf("ok: %s -> exit %d, console \"OK\"\n", what, rc);
 }
 
+/* --console socket=PATH: a client's byte reaches the UART and the echo comes back. */
+static void check_socket_console(const char *kpath)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char opt[sizeof(sa.sun_path) + 16], c = 0;
+	int fd = -1, status;
+	pid_t pid;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/pocketvm-console-%d.sock", getpid());
+	snprintf(opt, sizeof(opt), "socket=%s", sa.sun_path);
+	write_kernel_code(kpath, echo, sizeof(echo), true);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (pid == 0) {
+		execl(vmm_path(), vmm_path(), "--kernel", kpath, "--console", opt, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && fd < 0; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(fd);
+			fd = -1;
+			usleep(10000);
+		}
+	}
+	TEST_ASSERT(fd >= 0, "the VMM never listened on %s", sa.sun_path);
+	TEST_ASSERT(write(fd, "Z", 1) == 1, "write to the console socket");
+	TEST_ASSERT(read(fd, &c, 1) == 1 && c == 'Z', "console echo '%c', expected 'Z'", c);
+	close(fd);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+		    "VMM with a socket console did not power off cleanly");
+	TEST_ASSERT(access(sa.sun_path, F_OK) != 0, "console socket left behind");
+	printf("ok: socket console: a byte typed by the client reached the UART and came back\n");
+}
+
 int main(void)
 {
 	char kpath[] = "/tmp/pocketvm-tiny-kernel.XXXXXX";
@@ -160,6 +209,7 @@ int main(void)
 	check_kernel(kpath, acpi_reset, sizeof(acpi_reset), 3, "ACPI reset register");
 	check_kernel(kpath, kbd_reset, sizeof(kbd_reset), 3, "i8042 reset");
 	check_kernel(kpath, triple, sizeof(triple), 3, "triple fault");
+	check_socket_console(kpath);
 
 	/* Not a kernel: one precise error, status 1. */
 	fd = open(kpath, O_WRONLY | O_TRUNC);
