@@ -236,6 +236,9 @@ VG_FN void vg_submit(struct vg_dev *d, struct vg_queue *q, uint16_t head)
 VG_FN long vg_wait_used(struct vg_dev *d, struct vg_queue *q, uint32_t *id)
 {
 	for (unsigned long i = 0; i < VG_SPIN; i++) {
+		/* NEEDS_RESET may follow a completion: look at the ring once more then. */
+		int broken = vg_status(d) & VG_STATUS_NEEDS_RESET;
+
 		if (q->used[1] != q->used_seen) {
 			volatile uint32_t *e =
 				(volatile uint32_t *)&q->used[2] + 2 * (q->used_seen % q->size);
@@ -245,7 +248,7 @@ VG_FN long vg_wait_used(struct vg_dev *d, struct vg_queue *q, uint32_t *id)
 				*id = e[0];
 			return e[1];
 		}
-		if (vg_status(d) & VG_STATUS_NEEDS_RESET)
+		if (broken)
 			return -1;
 	}
 	return -1;
