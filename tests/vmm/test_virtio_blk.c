@@ -93,6 +93,11 @@ GUEST_CODE static void guest_blk_ok(void)
 	volatile struct vg_desc *ind = (volatile struct vg_desc *)INDIRECT;
 
 	blk_init(&d, &q, 16);
+	/* The PCI configuration access window reads the same status byte. */
+	vg_cfg_write32(d.bdf, d.cfg_cap + 4u, 0);
+	vg_cfg_write32(d.bdf, d.cfg_cap + 8u, VG_STATUS);
+	vg_cfg_write32(d.bdf, d.cfg_cap + 12u, 1);
+	GUEST_ASSERT_EQ(vg_cfg_read(d.bdf, d.cfg_cap + 16u) & 0xff, vg_status(&d));
 	cap = VG_R32(d.device) | ((uint64_t)VG_R32(d.device + 4) << 32);
 	GUEST_SYNC2(1, cap);
 

@@ -16,6 +16,7 @@
 #define VIRTIO_PCI_CAP_NOTIFY 2
 #define VIRTIO_PCI_CAP_ISR 3
 #define VIRTIO_PCI_CAP_DEVICE 4
+#define VIRTIO_PCI_CAP_PCI_CFG 5
 
 #define MSIX_CTRL_ENABLE 0x8000
 #define MSIX_CTRL_MASKALL 0x4000
@@ -383,9 +384,41 @@ static void virtio_bar_moved(struct pci_dev *d, int bar, uint64_t addr)
 	pthread_mutex_unlock(&v->lock);
 }
 
+/*
+ * The configuration access capability: BAR 0 through a 4-byte window in
+ * config space (for drivers that cannot map the BAR). Only aligned 1, 2 or
+ * 4-byte accesses inside BAR 0 are performed; anything else is ignored.
+ */
+static bool cfg_window(struct virtio_dev *v, uint32_t *off, uint32_t *len)
+{
+	uint8_t c = v->cfg_cap;
+
+	*off = pci_cfg_get(&v->pci, c + 8u, 4);
+	*len = pci_cfg_get(&v->pci, c + 12u, 4);
+	return v->pci.cfg[c + 4] == 0 && (*len == 1 || *len == 2 || *len == 4) &&
+	       *off % *len == 0 && range_ok(*off, *len, VIRTIO_BAR_SIZE);
+}
+
+static void virtio_cfg_read(struct pci_dev *d, uint32_t off, uint32_t len)
+{
+	struct virtio_dev *v = to_vdev(d);
+	uint32_t boff, blen;
+	uint8_t data[4] = { 0 };
+
+	if (off + len <= v->cfg_cap + 16u || off >= v->cfg_cap + 20u)
+		return;
+	if (cfg_window(v, &boff, &blen))
+		virtio_bar_io(d, 0, boff, data, blen, false);
+	memcpy(&d->cfg[v->cfg_cap + 16], data, 4);
+}
+
 static void virtio_cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 {
 	struct virtio_dev *v = to_vdev(d);
+	uint32_t boff, blen;
+
+	if (off + len > v->cfg_cap + 16u && off < v->cfg_cap + 20u && cfg_window(v, &boff, &blen))
+		virtio_bar_io(d, 0, boff, &d->cfg[v->cfg_cap + 16], blen, true);
 
 	/* MSI-X enable or function mask changed: re-evaluate every vector. */
 	if (off <= v->msix_cap + 3u && off + len > v->msix_cap + 2u) {
@@ -400,6 +433,7 @@ static const struct pci_dev_ops virtio_pci_ops = {
 	.bar_io = virtio_bar_io,
 	.bar_moved = virtio_bar_moved,
 	.cfg_written = virtio_cfg_written,
+	.cfg_read = virtio_cfg_read,
 };
 
 static int add_caps(struct virtio_dev *v)
@@ -447,6 +481,15 @@ static int add_caps(struct virtio_dev *v)
 	if (!v->msix_cap)
 		return -ENOSPC;
 	v->pci.wmask[v->msix_cap + 3] = (MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL) >> 8;
+	memset(cap, 0, sizeof(cap));
+	cap[2] = 20;
+	cap[3] = VIRTIO_PCI_CAP_PCI_CFG;
+	v->cfg_cap = pci_dev_add_cap(&v->pci, PCI_CAP_ID_VNDR, cap, 20);
+	if (!v->cfg_cap)
+		return -ENOSPC;
+	/* bar, offset, length and the data window are the driver's to write. */
+	v->pci.wmask[v->cfg_cap + 4] = 0xff;
+	memset(&v->pci.wmask[v->cfg_cap + 8], 0xff, 12);
 	return 0;
 }
 

@@ -13,7 +13,7 @@
  * DEVICE_NEEDS_RESET and stops the device until the driver resets it.
  *
  * Not implemented: legacy (0.9.5) interface, INTx (MSI-X only; the driver
- * falls back to no interrupts), the PCI configuration access capability.
+ * falls back to no interrupts).
  */
 #ifndef POCKETVM_VMM_VIRTIO_VIRTIO_H
 #define POCKETVM_VMM_VIRTIO_VIRTIO_H
@@ -105,6 +105,7 @@ struct virtio_dev {
 
 	unsigned int nr_vectors;
 	uint8_t msix_cap;
+	uint8_t cfg_cap; /* VIRTIO_PCI_CAP_PCI_CFG: BAR access via config space */
 	struct msix_entry msix[VIRTIO_MAX_VECTORS];
 	uint64_t msix_pending; /* PBA */
 	int irq_fd[VIRTIO_MAX_VECTORS];

@@ -55,6 +55,7 @@ struct vg_dev {
 	uintptr_t common, notify, isr, device;
 	uint32_t notify_mult;
 	uint8_t msix_cap;
+	uint8_t cfg_cap; /* VIRTIO_PCI_CAP_PCI_CFG */
 	uintptr_t bar0;
 };
 
@@ -123,6 +124,8 @@ VG_FN int vg_probe(struct vg_dev *d, unsigned int slot, uint16_t device_id)
 	uint8_t cap;
 
 	d->bdf = slot << 11;
+	d->common = d->notify = d->isr = d->device = 0;
+	d->msix_cap = d->cfg_cap = 0;
 	id = vg_cfg_read(d->bdf, 0);
 	if ((id & 0xffff) != 0x1af4 || (id >> 16) != device_id)
 		return -1;
@@ -147,9 +150,11 @@ VG_FN int vg_probe(struct vg_dev *d, unsigned int slot, uint16_t device_id)
 				d->isr = addr;
 			else if (type == 4)
 				d->device = addr;
+			else if (type == 5)
+				d->cfg_cap = cap;
 		}
 	}
-	return d->common && d->notify && d->device && d->msix_cap ? 0 : -2;
+	return d->common && d->notify && d->device && d->msix_cap && d->cfg_cap ? 0 : -2;
 }
 
 VG_FN uint8_t vg_status(struct vg_dev *d)
