@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "crypto/secret.h"
+#include "disk/create.h"
 #include "lib/kvm_util.h"
 
 #define ENTRY 0x100000u
@@ -98,6 +100,10 @@ static void write_kernel(const char *path, const uint8_t *tail, size_t tail_len)
 	write_kernel_code(path, tail, tail_len, false);
 }
 
+/* An fd the next VMM run inherits as fd KEY_FD (-1: none). */
+#define KEY_FD 10
+static int pass_fd = -1;
+
 /* Reads fd to EOF into buf (NUL-terminated, truncated to len - 1). */
 static void read_all(int fd, char *buf, size_t len)
 {
@@ -130,6 +136,8 @@ static int run_vmm(char *const extra[], char *out, size_t outlen, char *err, siz
 		dup2(null, 0);
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
+		if (pass_fd >= 0)
+			dup2(pass_fd, KEY_FD);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -194,6 +202,50 @@ static void check_socket_console(const char *kpath)
 	printf("ok: socket console: a byte typed by the client reached the UART and came back\n");
 }
 
+/* A pipe holding a 32-byte key filled with fill, for --disk ...,key-fd=10. */
+static int key_pipe(uint8_t fill)
+{
+	uint8_t key[IMAGE_DEK_LEN];
+	int p[2];
+
+	memset(key, fill, sizeof(key));
+	TEST_ASSERT(pipe(p) == 0 && write(p[1], key, sizeof(key)) == sizeof(key), "key pipe");
+	close(p[1]);
+	return p[0];
+}
+
+/* --disk PATH,key-fd=N: the right key boots, a wrong one is refused precisely. */
+static void check_encrypted_disk(const char *kpath)
+{
+	char img[] = "/tmp/pocketvm-exec-crypt.XXXXXX", spec[64], out[256], err[1024];
+	uint8_t uuid[IMAGE_UUID_LEN];
+	struct secret *dek;
+	int fd = mkstemp(img), rc;
+	char *args[] = { "--kernel", (char *)kpath, "--disk", spec, NULL };
+
+	TEST_ASSERT(fd >= 0 && secret_new(IMAGE_DEK_LEN, &dek) == 0, "setup");
+	memset(dek->data, 0x5a, IMAGE_DEK_LEN);
+	TEST_ASSERT(image_new_uuid(uuid) == 0 &&
+			    image_create(fd, 1 << 20, uuid, dek, NULL, NULL, 1) == 0,
+		    "image_create");
+	close(fd);
+	secret_free(dek);
+	snprintf(spec, sizeof(spec), "%s,key-fd=%d", img, KEY_FD);
+	write_kernel(kpath, poweroff, sizeof(poweroff));
+	pass_fd = key_pipe(0x5a);
+	rc = run_vmm(args, out, sizeof(out), err, sizeof(err));
+	close(pass_fd);
+	TEST_ASSERT(rc == 0, "encrypted disk with the right key: status %d, %s", rc, err);
+	pass_fd = key_pipe(0x11);
+	rc = run_vmm(args, out, sizeof(out), err, sizeof(err));
+	close(pass_fd);
+	pass_fd = -1;
+	TEST_ASSERT(rc == 1 && strstr(err, "wrong key or tampered header"),
+		    "encrypted disk with a wrong key: status %d, %s", rc, err);
+	unlink(img);
+	printf("ok: encrypted disk via key-fd: right key boots, wrong key refused: %s", err);
+}
+
 int main(void)
 {
 	char kpath[] = "/tmp/pocketvm-tiny-kernel.XXXXXX";
@@ -210,6 +262,7 @@ int main(void)
 	check_kernel(kpath, kbd_reset, sizeof(kbd_reset), 3, "i8042 reset");
 	check_kernel(kpath, triple, sizeof(triple), 3, "triple fault");
 	check_socket_console(kpath);
+	check_encrypted_disk(kpath);
 
 	/* Not a kernel: one precise error, status 1. */
 	fd = open(kpath, O_WRONLY | O_TRUNC);

@@ -64,7 +64,7 @@ static int blk_discard(struct virtio_blk *b, struct virtq_chain *c)
 	uint64_t nr = (c->out_len - skip) / sizeof(seg);
 
 	if (!b->bd->ops->discard || b->bd->read_only)
-		return VIRTIO_BLK_S_UNSUPP;
+		return VIRTIO_BLK_S_UNSUPP; /* only when the feature was not offered */
 	if (nr == 0 || nr > BLK_MAX_DISCARD_SEG || (c->out_len - skip) % sizeof(seg))
 		return VIRTIO_BLK_S_IOERR;
 	for (uint64_t i = 0; i < nr; i++) {
@@ -73,8 +73,8 @@ static int blk_discard(struct virtio_blk *b, struct virtq_chain *c)
 		    blockdev_check_range(b->bd, seg.sector * BLOCKDEV_SECTOR_SIZE,
 					 (uint64_t)seg.num_sectors * BLOCKDEV_SECTOR_SIZE, true))
 			return VIRTIO_BLK_S_IOERR;
-		if (b->bd->ops->discard(b->bd, seg.sector * BLOCKDEV_SECTOR_SIZE,
-					(uint64_t)seg.num_sectors * BLOCKDEV_SECTOR_SIZE))
+		if (blockdev_discard(b->bd, seg.sector * BLOCKDEV_SECTOR_SIZE,
+				     (uint64_t)seg.num_sectors * BLOCKDEV_SECTOR_SIZE))
 			return VIRTIO_BLK_S_IOERR;
 	}
 	return VIRTIO_BLK_S_OK;

@@ -34,6 +34,7 @@ static void assert_same(const struct vmm_config *a, const struct vmm_config *b)
 	for (unsigned int i = 0; i < a->nr_disks; i++) {
 		assert_string_equal(a->disks[i].path, b->disks[i].path);
 		assert_int_equal(a->disks[i].read_only, b->disks[i].read_only);
+		assert_int_equal(a->disks[i].key_fd, b->disks[i].key_fd);
 		if (a->disks[i].serial || b->disks[i].serial)
 			assert_string_equal(a->disks[i].serial, b->disks[i].serial);
 	}
@@ -53,7 +54,7 @@ static void test_cli_equals_json(void **state)
 		"{\"kernel\": \"/k/vmlinux\", \"initrd\": \"/k/initrd\","
 		" \"cmdline\": \"console=ttyS0 root=/dev/vda\", \"memory_mib\": 512, \"vcpus\": 2,"
 		" \"disks\": [{\"path\": \"/d/root.img\", \"serial\": \"root1\"},"
-		"             {\"path\": \"/d/data.img\", \"read_only\": true}],"
+		"             {\"path\": \"/d/data.img\", \"read_only\": true, \"key_fd\": 7}],"
 		" \"ports\": [{\"name\": \"modem\", \"path\": \"/run/m.sock\"},"
 		"             {\"name\": \"agent\", \"path\": \"/run/a.sock\", \"listen\": true}],"
 		" \"console\": \"none\", \"rng\": false}";
@@ -71,7 +72,7 @@ static void test_cli_equals_json(void **state)
 			 "--disk",
 			 "/d/root.img,serial=root1",
 			 "--disk",
-			 "/d/data.img,ro",
+			 "/d/data.img,ro,key-fd=7",
 			 "--port",
 			 "name=modem,path=/run/m.sock",
 			 "--port",
@@ -89,6 +90,8 @@ static void test_cli_equals_json(void **state)
 	assert_true(config_validate(&a, err, sizeof(err)));
 	assert_same(&a, &b);
 	assert_int_equal(a.console, CONSOLE_NONE);
+	assert_int_equal(a.disks[0].key_fd, -1);
+	assert_int_equal(a.disks[1].key_fd, 7);
 	assert_true(a.ports[1].listen);
 	config_free(&a);
 	config_free(&b);
@@ -134,6 +137,7 @@ static void test_json_errors(void **state)
 		{ "{\"ports\": [{\"name\": \"a\", \"path\": \"/s\"}, {\"name\": \"a\", "
 		  "\"path\": \"/t\"}]}",
 		  "port name 'a' used twice" },
+		{ "{\"disks\": [{\"path\": \"/d\", \"key_fd\": 1}]}", "\"key_fd\" (3 to 65535)" },
 		{ "{\"console\": \"tty\"}", "--console must be stdio, none or socket=PATH" },
 		{ "[1, 2]", "configuration must be a JSON object" },
 		{ "{\"kernel\": \"/a\", \"kernel\": \"/b\"}", "JSON error" },
@@ -165,6 +169,8 @@ static void test_cli_errors(void **state)
 		  "--mem must be a number from 16 to 65536, not '12x'" },
 		{ { "v", "--cpus", "65", NULL }, "--cpus must be a number from 1 to 64, not '65'" },
 		{ { "v", "--disk", "a,rw", NULL }, "--disk: unknown setting 'rw'" },
+		{ { "v", "--disk", "a,key-fd=2", NULL },
+		  "--disk key-fd must be a number from 3 to 65535, not '2'" },
 		{ { "v", "--port", "name=x", NULL }, "port 'x' needs a unix socket path" },
 		{ { "v", "extra", NULL }, "unexpected argument 'extra'" },
 	};
