@@ -11,6 +11,7 @@
 #include "disk/blockdev.h"
 #include "vmm/console.h"
 #include "vmm/devices/power.h"
+#include "vmm/devices/pvpanic.h"
 #include "vmm/devices/uart.h"
 #include "vmm/pci/pci.h"
 #include "vmm/virtio/blk.h"
@@ -32,6 +33,7 @@ struct platform {
 	struct virtio_blk *blk[VMM_MAX_DISKS];
 	struct virtio_console *vcon;
 	struct virtio_rng *rng;
+	struct pvpanic *pvpanic;
 };
 
 static int add_disks(struct platform *p, const struct vmm_config *cfg)
@@ -116,6 +118,11 @@ static int build(struct platform *p, const struct vmm_config *cfg)
 			return ret;
 		}
 	}
+	ret = pvpanic_new(&p->vm, p->pci, &p->pvpanic);
+	if (ret) {
+		log_error("vmm: cannot create the pvpanic device: %s", strerror(-ret));
+		return ret;
+	}
 	ret = boot_load(&p->vm, &bc);
 	if (!ret) {
 		ret = boot_setup_vcpu(&p->vm.vcpus[0], &p->vm.boot);
@@ -147,6 +154,7 @@ void platform_free(struct platform *p)
 	if (!p)
 		return;
 	/* Devices first: they hold eventfds bound to the VM. */
+	pvpanic_free(p->pvpanic);
 	virtio_rng_free(p->rng);
 	virtio_console_free(p->vcon);
 	for (unsigned int i = 0; i < VMM_MAX_DISKS; i++)

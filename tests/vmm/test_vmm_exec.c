@@ -30,6 +30,17 @@ static const uint8_t poweroff[] = { 0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee, 0x
 static const uint8_t acpi_reset[] = { 0x66, 0xba, 0x02, 0x06, 0xb0, 0x01, 0xee, 0xf4, 0xeb, 0xfd };
 static const uint8_t kbd_reset[] = { 0xb0, 0xfe, 0xe6, 0x64, 0xf4, 0xeb, 0xfd };
 static const uint8_t triple[] = { 0x0f, 0x0b }; /* ud2 with no IDT */
+/*
+ * The pvpanic PCI device at 00:02.0 (with --no-rng and no disks: console at
+ * 00:01.0, BAR 0xc0000000; pvpanic's BAR follows at 0xc0008000): enable
+ * memory decoding, then report PVPANIC_PANICKED as a panicking kernel does.
+ */
+static const uint8_t panic_code[] = {
+	0x66, 0xba, 0xf8, 0x0c, 0xb8, 0x04, 0x10, 0x00, 0x80, 0xef, /* cf8 <- 00:02.0 reg 4 */
+	0x66, 0xba, 0xfc, 0x0c, 0xb8, 0x06, 0x00, 0x00, 0x00, 0xef, /* command = mem | master */
+	0xc6, 0x05, 0x00, 0x80, 0x00, 0xc0, 0x01, /* mov byte [0xc0008000], 1 */
+	0xf4, 0xeb, 0xfd,
+};
 /* Wait for a received byte (LSR.DR), echo it, power off. */
 static const uint8_t echo[] = { 0x66, 0xba, 0xfd, 0x03, 0xec, 0xa8, 0x01, 0x74, 0xfb,
 				0x66, 0xba, 0xf8, 0x03, 0xec, 0xee, 0x66, 0xba, 0x00,
@@ -262,6 +273,12 @@ int main(void)
 	check_kernel(kpath, kbd_reset, sizeof(kbd_reset), 3, "i8042 reset");
 	check_kernel(kpath, triple, sizeof(triple), 3, "triple fault");
 	check_socket_console(kpath);
+	write_kernel(kpath, panic_code, sizeof(panic_code));
+	rc = run_vmm((char *[]){ "--kernel", kpath, "--no-rng", NULL }, out, sizeof(out), err,
+		     sizeof(err));
+	TEST_ASSERT(rc == 4 && strstr(err, "guest kernel panicked (pvpanic)"),
+		    "pvpanic: status %d, stderr %s", rc, err);
+	printf("ok: a guest panic reported through pvpanic ends the VMM with status 4\n");
 	check_encrypted_disk(kpath);
 
 	/* Not a kernel: one precise error, status 1. */

@@ -43,6 +43,11 @@ if [ -f enc.img ] && [ -f key.bin ]; then
 	done
 fi
 
+# A kernel panic (sysrq-c) is reported through pvpanic: status 4.
+./pocketvm-vmm --kernel vmlinux $common --cmdline "console=ttyS0 root=/dev/vda quiet pvm.panic=1" \
+	--console stdio < /dev/null
+echo "SCENARIO: panic run exit $?"
+
 # A bad option gives one precise error and status 2.
 ./pocketvm-vmm --kernel vmlinux --cpus 0 > /tmp/bad.txt 2>&1
 echo "SCENARIO: bad-option exit $? $(cat /tmp/bad.txt)"
