@@ -199,6 +199,9 @@ void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu%d", vcpu->id);
 	pthread_setname_np(pthread_self(), name);
+	/* pthread_self(), not the creator's copy: kicks may come before that is written. */
+	vcpu->thread = pthread_self();
+	atomic_store(&vcpu->running, true);
 	while (atomic_load(&vm->exit_status) < 0) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
