@@ -66,6 +66,9 @@ static void __attribute__((noreturn)) spawn_child(const struct sandbox_spawn *s,
 	int high[SPAWN_MAX_FDS];
 	char go;
 
+	/* A launcher that dies takes its VMs with it: no VMM outlives its keeper. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		_exit(126);
 	if (sync_fd >= 0) {
 		/* Wait until the parent has written our uid/gid maps. */
 		if (read(sync_fd, &go, 1) != 1)
@@ -180,8 +183,13 @@ static int clear_capabilities(void)
 	return 0;
 }
 
+/* Changes the ids; re-arms the parent-death signal, which an id change clears. */
 static int switch_user(const struct sandbox_lockdown *l)
 {
+	int pdeath = 0;
+
+	if (prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0) < 0)
+		return -errno;
 	/*
 	 * In a user namespace only uid 0 is mapped (to the unprivileged
 	 * caller); there is nothing lower to switch to.
@@ -192,6 +200,8 @@ static int switch_user(const struct sandbox_lockdown *l)
 		if (setresuid(l->uid, l->uid, l->uid) < 0)
 			return -errno;
 	}
+	if (pdeath && prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0) < 0)
+		return -errno;
 	return 0;
 }
 

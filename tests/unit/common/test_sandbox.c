@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -247,6 +248,48 @@ static void test_ioctl_request_outside_allowlist_kills(void **state)
 	assert_int_equal(WTERMSIG(status), SIGSYS);
 }
 
+/* True once pid is gone or a zombie (it died; someone else reaps it). */
+static bool dead(pid_t pid)
+{
+	char path[64], v[32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	fclose(f);
+	status_field(pid, "State", v, sizeof(v));
+	return v[0] == 'Z' || v[0] == 'X';
+}
+
+static void test_launcher_death_kills_jailed_child(void **state)
+{
+	int p[2];
+	pid_t launcher, jailed = 0;
+
+	skip_unless_root();
+	assert_int_equal(pipe(p), 0);
+	launcher = fork();
+	assert_true(launcher >= 0);
+	if (launcher == 0) {
+		struct jailed j;
+
+		/* A launcher that spawns a jailed VMM and then dies (crash, kill -9). */
+		spawn_jailed(&j);
+		if (write(p[1], &j.pid, sizeof(j.pid)) != sizeof(j.pid))
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(read(p[0], &jailed, sizeof(jailed)), sizeof(jailed));
+	assert_int_equal(waitpid(launcher, NULL, 0), launcher);
+	for (int i = 0; i < 100 && !dead(jailed); i++)
+		usleep(20000);
+	assert_true(dead(jailed));
+	close(p[0]);
+	close(p[1]);
+}
+
 static void test_unknown_syscall_name_refused(void **state)
 {
 	const char *const names[] = { "read", "no_such_syscall" };
@@ -268,6 +311,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_jailed_process_seen_from_outside),
 		cmocka_unit_test(test_syscall_outside_allowlist_kills),
 		cmocka_unit_test(test_ioctl_request_outside_allowlist_kills),
+		cmocka_unit_test(test_launcher_death_kills_jailed_child),
 		cmocka_unit_test(test_unknown_syscall_name_refused),
 	};
 
