@@ -55,6 +55,19 @@ int blockdev_raw_open(const char *path, bool read_only, struct blockdev **out) _
  */
 int blockdev_raw_open_fd(int fd, bool read_only, struct blockdev **out) __must_check;
 
+/*
+ * Opens an encrypted image (docs/image-format.md) for the jailed VMM, which
+ * receives fds, not paths: image_fd is the image (opened O_RDWR, or O_RDONLY
+ * with read_only), key_fd carries the 32-byte data-encryption key (a
+ * memfd_secret or memfd the launcher filled, or a pipe). Takes ownership of
+ * both fds, also on failure; key_fd is closed before this returns and the
+ * key lives only in secret memory, wiped by blockdev_close(). Reads of a
+ * block that fails authentication return -EBADMSG. See crypt.h for the
+ * other error codes.
+ */
+int blockdev_crypt_open_fd(int image_fd, int key_fd, bool read_only,
+			   struct blockdev **out) __must_check;
+
 /* Checks the common contract (alignment, bounds, read-only) for one request. */
 int blockdev_check_range(const struct blockdev *bd, uint64_t offset, uint64_t len,
 			 bool write) __must_check;

@@ -1,0 +1,610 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The crypt block backend: AES-256-GCM per 4 KiB block, metadata with two
+ * slots per block, write-back cache with crash-consistent checkpoints
+ * (crypt_cache.c). The format is docs/image-format.md.
+ *
+ * Threads: readv/writev run in the caller's thread and in parallel (the
+ * crypto is done outside every lock); map_lock guards only pointer updates
+ * and 4 KiB copies; a stripe lock per block serialises read-modify-write of
+ * partial blocks against other writes to the same block.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "disk/crypt_priv.h"
+
+static struct crypt *to_crypt(struct blockdev *bd)
+{
+	return (struct crypt *)bd;
+}
+
+void crypt_slot_get(const uint8_t *rec, int i, struct crypt_slot *s)
+{
+	const uint8_t *p = rec + i * IMAGE_SLOT_SIZE;
+	uint32_t v;
+
+	memcpy(s->nonce, p, AEAD_NONCE_LEN);
+	memcpy(s->tag, p + AEAD_NONCE_LEN, AEAD_TAG_LEN);
+	memcpy(&v, p + AEAD_NONCE_LEN + AEAD_TAG_LEN, 4);
+	s->stamp = le32toh(v);
+}
+
+void crypt_slot_put(uint8_t *dst, const struct crypt_slot *s)
+{
+	uint32_t v = htole32(s->stamp);
+
+	memcpy(dst, s->nonce, AEAD_NONCE_LEN);
+	memcpy(dst + AEAD_NONCE_LEN, s->tag, AEAD_TAG_LEN);
+	memcpy(dst + AEAD_NONCE_LEN + AEAD_TAG_LEN, &v, 4);
+}
+
+int crypt_record_current(const uint8_t *rec)
+{
+	struct crypt_slot a, b;
+
+	crypt_slot_get(rec, 0, &a);
+	crypt_slot_get(rec, 1, &b);
+	if (!a.stamp || !b.stamp)
+		return a.stamp ? 0 : b.stamp ? 1 : 0;
+	if (((b.stamp - a.stamp) & 0xff) == 1)
+		return 1;
+	return 0;
+}
+
+int crypt_key_for(struct crypt *c, struct aead *a, uint32_t epoch)
+{
+	unsigned int i = epoch % CRYPT_KEY_CACHE;
+	uint8_t *key = c->keys->data + i * AEAD_KEY_LEN;
+	int ret = 0;
+
+	if (epoch == 0 || epoch > atomic_load(&c->epoch))
+		return -EBADMSG;	/* never issued: the slot is forged or corrupt */
+	pthread_mutex_lock(&c->key_lock);
+	if (c->key_epoch[i] != epoch) {
+		ret = image_data_key(c->dek, c->hdr.uuid, epoch, key);
+		c->key_epoch[i] = ret ? 0 : epoch;
+	}
+	if (!ret)
+		ret = aead_set_key(a, key);
+	pthread_mutex_unlock(&c->key_lock);
+	return ret;
+}
+
+#define AAD_LEN (IMAGE_UUID_LEN + 8 + 4)
+
+/* AAD = UUID || le64(block) || le32(stamp): place, image and slot bound. */
+static void block_aad(const struct crypt *c, uint64_t b, uint32_t stamp, uint8_t aad[AAD_LEN])
+{
+	uint64_t le = htole64(b);
+	uint32_t st = htole32(stamp);
+
+	memcpy(aad, c->hdr.uuid, IMAGE_UUID_LEN);
+	memcpy(aad + IMAGE_UUID_LEN, &le, 8);
+	memcpy(aad + IMAGE_UUID_LEN + 8, &st, 4);
+}
+
+static int open_with_slot(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b,
+			  const uint8_t *ct, uint8_t *out, const struct crypt_slot *s)
+{
+	uint8_t aad[AAD_LEN];
+	uint32_t epoch = s->stamp >> 8;
+	int ret;
+
+	if (!s->stamp)
+		return -EBADMSG;
+	if (*keyed != epoch) {
+		*keyed = 0;
+		ret = crypt_key_for(c, a, epoch);
+		if (ret)
+			return ret;
+		*keyed = epoch;
+	}
+	block_aad(c, b, s->stamp, aad);
+	return aead_open_with(a, s->nonce, aad, sizeof(aad), ct, IMAGE_BLOCK_SIZE, out, s->tag);
+}
+
+int crypt_open_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b, uint8_t *ct,
+		     const uint8_t *rec, int *slot_used)
+{
+	uint8_t *copy = malloc(IMAGE_BLOCK_SIZE);
+	int cur = crypt_record_current(rec);
+	struct crypt_slot s;
+	int ret;
+
+	if (!copy)
+		return -ENOMEM;
+	/* A failed open wipes its output, so keep the ciphertext for the retry. */
+	memcpy(copy, ct, IMAGE_BLOCK_SIZE);
+	crypt_slot_get(rec, cur, &s);
+	ret = open_with_slot(c, a, keyed, b, copy, ct, &s);
+	if (ret == -EBADMSG) {
+		cur = 1 - cur;
+		crypt_slot_get(rec, cur, &s);
+		ret = open_with_slot(c, a, keyed, b, copy, ct, &s);
+	}
+	free(copy);
+	if (ret == 0 && slot_used)
+		*slot_used = cur;
+	return ret;
+}
+
+/* Copies n bytes between a flat buffer and an iovec array at byte skip. */
+static void iov_xfer(const struct iovec *iov, int iovcnt, size_t skip, uint8_t *flat, size_t n,
+		     bool to_iov)
+{
+	for (int i = 0; i < iovcnt && n; i++) {
+		size_t len = iov[i].iov_len;
+
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		size_t k = MIN(len - skip, n);
+		uint8_t *p = (uint8_t *)iov[i].iov_base + skip;
+
+		if (to_iov)
+			memcpy(p, flat, k);
+		else
+			memcpy(flat, p, k);
+		flat += k;
+		n -= k;
+		skip = 0;
+	}
+}
+
+static size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+/*
+ * Reads and opens blocks [first, first + n) into buf (plaintext). Cached
+ * blocks are looked up before the image is read: a block absent from the
+ * cache then cannot be rewritten under us (callers never overlap).
+ */
+static int read_blocks(struct crypt *c, struct aead *a, uint64_t first, uint64_t n,
+		       uint8_t *buf)
+{
+	uint8_t *meta = malloc(n * IMAGE_RECORD_SIZE);
+	uint8_t *cbuf = NULL, *cmeta = NULL;
+	uint32_t keyed = 0;
+	int ret = -ENOMEM;
+
+	if (!meta)
+		return -ENOMEM;
+	if (atomic_load(&c->cached)) {
+		cbuf = malloc(n * IMAGE_BLOCK_SIZE);
+		cmeta = calloc(n, IMAGE_RECORD_SIZE);
+		if (!cbuf || !cmeta)
+			goto out;
+		for (uint64_t i = 0; i < n; i++) {
+			struct crypt_slot s;
+
+			if (!crypt_cache_lookup(c, first + i, cbuf + i * IMAGE_BLOCK_SIZE, &s))
+				continue;
+			/* A one-slot record: the cached copy is the only candidate. */
+			crypt_slot_put(cmeta + i * IMAGE_RECORD_SIZE, &s);
+		}
+	}
+	ret = c->io.pread(c->io.ctx, buf, n * IMAGE_BLOCK_SIZE,
+			  c->hdr.data_offset + first * IMAGE_BLOCK_SIZE);
+	if (!ret)
+		ret = c->io.pread(c->io.ctx, meta, n * IMAGE_RECORD_SIZE,
+				  c->hdr.meta_offset + first * IMAGE_RECORD_SIZE);
+	for (uint64_t i = 0; !ret && i < n; i++) {
+		uint8_t *blk = buf + i * IMAGE_BLOCK_SIZE;
+		uint8_t *rec = meta + i * IMAGE_RECORD_SIZE;
+
+		/* Only cached records have a non-zero stamp in cmeta. */
+		if (cmeta && memcmp(cmeta + i * IMAGE_RECORD_SIZE + 28, "\0\0\0\0", 4)) {
+			memcpy(blk, cbuf + i * IMAGE_BLOCK_SIZE, IMAGE_BLOCK_SIZE);
+			memcpy(rec, cmeta + i * IMAGE_RECORD_SIZE, IMAGE_RECORD_SIZE);
+		}
+		ret = crypt_open_block(c, a, &keyed, first + i, blk, rec, NULL);
+		if (ret == -EBADMSG)
+			log_error("crypt: block %llu failed authentication",
+				  (unsigned long long)(first + i));
+	}
+out:
+	free(cmeta);
+	free(cbuf);
+	free(meta);
+	return ret;
+}
+
+#define CHUNK_BLOCKS 256u	/* bounds the per-request buffers to 1 MiB */
+
+static int crypt_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	struct crypt *c = to_crypt(bd);
+	size_t len = iov_total(iov, iovcnt), done = 0;
+	struct aead *a = NULL;
+	uint8_t *buf = NULL;
+	int ret;
+
+	ret = blockdev_check_range(bd, off, len, false);
+	if (ret || len == 0)
+		return ret;
+	ret = atomic_load(&c->failed);
+	if (ret)
+		return ret;
+	a = aead_new();
+	buf = malloc((size_t)CHUNK_BLOCKS * IMAGE_BLOCK_SIZE);
+	if (!a || !buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	while (!ret && done < len) {
+		uint64_t pos = off + done;
+		uint64_t first = pos / IMAGE_BLOCK_SIZE;
+		size_t skip = pos % IMAGE_BLOCK_SIZE;
+		uint64_t n = MIN((uint64_t)CHUNK_BLOCKS,
+				 (skip + (len - done) + IMAGE_BLOCK_SIZE - 1) / IMAGE_BLOCK_SIZE);
+		size_t k = MIN(len - done, n * IMAGE_BLOCK_SIZE - skip);
+
+		ret = read_blocks(c, a, first, n, buf);
+		if (!ret)
+			iov_xfer(iov, iovcnt, done, buf + skip, k, true);
+		done += k;
+	}
+out:
+	if (buf)
+		explicit_bzero(buf, (size_t)CHUNK_BLOCKS * IMAGE_BLOCK_SIZE);
+	free(buf);
+	aead_free(a);
+	return ret;
+}
+
+/* Issues a new epoch once the current one has sealed its budget. */
+static int rotate_epoch(struct crypt *c)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&c->hdr_lock);
+	if (atomic_load(&c->sealed) >= c->epoch_budget) {
+		if (c->hdr.epoch >= IMAGE_EPOCH_MAX) {
+			ret = -EOVERFLOW;
+		} else {
+			c->hdr.epoch++;
+			ret = image_header_store(&c->io, &c->hdr, c->dek);
+			if (!ret) {
+				atomic_store(&c->epoch, c->hdr.epoch);
+				atomic_store(&c->sealed, 1);	/* the write that rotates */
+				c->info.epoch = c->hdr.epoch;
+			}
+		}
+	}
+	pthread_mutex_unlock(&c->hdr_lock);
+	return ret;
+}
+
+/* Seals pt into e under the current epoch with the given gen. */
+static int seal_entry(struct crypt *c, struct aead *a, uint32_t *keyed, struct crypt_entry *e,
+		      const uint8_t *pt, uint8_t gen)
+{
+	uint8_t aad[AAD_LEN];
+	uint32_t epoch;
+	int ret;
+
+	if (atomic_fetch_add(&c->sealed, 1) >= c->epoch_budget) {
+		ret = rotate_epoch(c);
+		if (ret)
+			return ret;
+	}
+	epoch = atomic_load(&c->epoch);
+	if (*keyed != epoch) {
+		*keyed = 0;
+		ret = crypt_key_for(c, a, epoch);
+		if (ret)
+			return ret;
+		*keyed = epoch;
+	}
+	ret = crypto_random(e->slot.nonce, AEAD_NONCE_LEN);
+	if (ret)
+		return ret;
+	e->slot.stamp = epoch << 8 | gen;
+	block_aad(c, e->block, e->slot.stamp, aad);
+	return aead_seal_with(a, e->slot.nonce, aad, sizeof(aad), pt, IMAGE_BLOCK_SIZE, e->ct,
+			      e->slot.tag);
+}
+
+/* Writes the part [skip, skip + k) of block b from iov bytes at pos. */
+static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b,
+		       size_t skip, size_t k, const struct iovec *iov, int iovcnt, size_t pos,
+		       uint8_t *pt)
+{
+	pthread_mutex_t *stripe = &c->stripes[b % CRYPT_STRIPES];
+	struct crypt_entry *e = malloc(sizeof(*e));
+	uint64_t swaps;
+	uint8_t gen;
+	int ret = 0;
+
+	if (!e)
+		return -ENOMEM;
+	e->block = b;
+	e->next = NULL;
+	pthread_mutex_lock(stripe);
+	if (k != IMAGE_BLOCK_SIZE) {
+		struct aead *ra = aead_new();
+
+		/* Read-modify-write: the rest of the block keeps its contents. */
+		ret = ra ? read_blocks(c, ra, b, 1, pt) : -ENOMEM;
+		aead_free(ra);
+	}
+	if (!ret)
+		iov_xfer(iov, iovcnt, pos, pt + skip, k, false);
+	/* A checkpoint starting meanwhile may change the gen: seal again. */
+	do {
+		ret = ret ? ret : crypt_cache_next_gen(c, b, &gen, &swaps);
+		ret = ret ? ret : seal_entry(c, a, keyed, e, pt, gen);
+	} while (!ret && !crypt_cache_insert(c, e, swaps));
+	pthread_mutex_unlock(stripe);
+	if (ret)
+		free(e);
+	return ret;
+}
+
+static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	struct crypt *c = to_crypt(bd);
+	size_t len = iov_total(iov, iovcnt), done = 0;
+	uint8_t pt[IMAGE_BLOCK_SIZE];
+	struct aead *a;
+	uint32_t keyed = 0;
+	int ret;
+
+	ret = blockdev_check_range(bd, off, len, true);
+	if (ret || len == 0)
+		return ret;
+	ret = atomic_load(&c->failed);
+	if (ret)
+		return ret;
+	a = aead_new();
+	if (!a)
+		return -ENOMEM;
+	while (!ret && done < len) {
+		uint64_t pos = off + done;
+		size_t skip = pos % IMAGE_BLOCK_SIZE;
+		size_t k = MIN(len - done, IMAGE_BLOCK_SIZE - skip);
+
+		ret = write_block(c, a, &keyed, pos / IMAGE_BLOCK_SIZE, skip, k, iov, iovcnt, done,
+				  pt);
+		done += k;
+		if (!ret && atomic_load(&c->cached) >= c->cache_blocks)
+			ret = crypt_checkpoint(c);
+	}
+	explicit_bzero(pt, sizeof(pt));
+	aead_free(a);
+	return ret;
+}
+
+static int crypt_flush(struct blockdev *bd)
+{
+	if (bd->read_only)
+		return 0;
+	return crypt_checkpoint(to_crypt(bd));
+}
+
+static void crypt_release(struct crypt *c)
+{
+	crypt_map_clear(&c->active);
+	crypt_map_clear(&c->flushing);
+	free(c->active.buckets);
+	free(c->flushing.buckets);
+	image_header_release(&c->hdr);
+	secret_free(c->keys);
+	secret_free(c->dek);
+	pthread_mutex_destroy(&c->key_lock);
+	pthread_mutex_destroy(&c->hdr_lock);
+	pthread_mutex_destroy(&c->map_lock);
+	pthread_mutex_destroy(&c->ckpt_lock);
+	for (int i = 0; i < CRYPT_STRIPES; i++)
+		pthread_mutex_destroy(&c->stripes[i]);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+static void crypt_close(struct blockdev *bd)
+{
+	struct crypt *c = to_crypt(bd);
+
+	/* A clean close: everything durable, then the header says so. */
+	if (!bd->read_only && crypt_checkpoint(c) == 0) {
+		c->hdr.flags &= ~IMAGE_FLAG_DIRTY;
+		if (image_header_store(&c->io, &c->hdr, c->dek))
+			log_error("crypt: cannot mark the image clean");
+	}
+	crypt_release(c);
+}
+
+void crypt_abandon(struct blockdev *bd)
+{
+	if (bd)
+		crypt_release(to_crypt(bd));
+}
+
+void crypt_get_info(struct blockdev *bd, struct crypt_info *info)
+{
+	*info = to_crypt(bd)->info;
+}
+
+static const struct blockdev_ops crypt_ops = {
+	.name = "crypt",
+	.readv = crypt_readv,
+	.writev = crypt_writev,
+	.flush = crypt_flush,
+	.discard = NULL,	/* a discarded block would have to read as sealed zeroes */
+	.close = crypt_close,
+};
+
+static struct crypt *crypt_alloc(void)
+{
+	struct crypt *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->fd = -1;
+	pthread_mutex_init(&c->key_lock, NULL);
+	pthread_mutex_init(&c->hdr_lock, NULL);
+	pthread_mutex_init(&c->map_lock, NULL);
+	pthread_mutex_init(&c->ckpt_lock, NULL);
+	for (int i = 0; i < CRYPT_STRIPES; i++)
+		pthread_mutex_init(&c->stripes[i], NULL);
+	if (crypt_map_init(&c->active) || crypt_map_init(&c->flushing) ||
+	    secret_new(CRYPT_KEY_CACHE * AEAD_KEY_LEN, &c->keys)) {
+		crypt_release(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Loads and authenticates the header; refuses erased images. */
+static int crypt_load_header(struct crypt *c)
+{
+	const char *why;
+	int ret = image_header_load(&c->io, &c->hdr, &why);
+
+	if (ret) {
+		log_error("crypt: no valid image header: %s", why);
+		return ret;
+	}
+	if (c->hdr.flags & IMAGE_FLAG_ERASED) {
+		log_error("crypt: image was crypto-erased; its key can no longer be used");
+		return -EKEYREVOKED;
+	}
+	ret = image_header_verify(&c->hdr, c->dek);
+	if (ret == -EBADMSG)
+		log_error("crypt: header MAC mismatch: wrong key or tampered header");
+	return ret;
+}
+
+/* Starts a write session: recovery if needed, then a new epoch, DIRTY. */
+static int crypt_begin_session(struct crypt *c)
+{
+	int ret;
+
+	if (c->hdr.flags & IMAGE_FLAG_DIRTY) {
+		log_warn("crypt: image was not closed cleanly; checking its last writes");
+		ret = crypt_recover(c);
+		if (ret)
+			return ret;
+	}
+	if (c->hdr.epoch >= IMAGE_EPOCH_MAX)
+		return -EOVERFLOW;
+	c->hdr.epoch++;
+	c->hdr.session_epoch = c->hdr.epoch;
+	c->hdr.flags |= IMAGE_FLAG_DIRTY;
+	ret = image_header_store(&c->io, &c->hdr, c->dek);
+	atomic_store(&c->epoch, c->hdr.epoch);
+	return ret;
+}
+
+static int crypt_setup(struct crypt *c, struct secret *dek, bool read_only,
+		       const struct crypt_tuning *t)
+{
+	int ret;
+
+	c->dek = dek;
+	if (dek->len != IMAGE_DEK_LEN)
+		return -EINVAL;
+	ret = crypt_load_header(c);
+	if (ret)
+		return ret;
+	c->nblocks = c->hdr.data_size / IMAGE_BLOCK_SIZE;
+	atomic_store(&c->epoch, c->hdr.epoch);
+	c->cache_blocks = t && t->cache_blocks ? t->cache_blocks : CRYPT_DEFAULT_CACHE_BLOCKS;
+	c->epoch_budget = t && t->epoch_budget ? t->epoch_budget : CRYPT_DEFAULT_EPOCH_BUDGET;
+	if (!read_only) {
+		ret = crypt_begin_session(c);
+		if (ret)
+			return ret;
+	}
+	memcpy(c->info.uuid, c->hdr.uuid, IMAGE_UUID_LEN);
+	c->info.epoch = c->hdr.epoch;
+	c->bd.ops = &crypt_ops;
+	c->bd.size = c->hdr.data_size;
+	c->bd.block_size = IMAGE_BLOCK_SIZE;
+	c->bd.read_only = read_only;
+	c->bd.priv = c;
+	return 0;
+}
+
+int crypt_open_io(const struct image_io *io, struct secret *dek, bool read_only,
+		  const struct crypt_tuning *tuning, struct blockdev **out)
+{
+	struct crypt *c = crypt_alloc();
+	int ret;
+
+	if (!c) {
+		secret_free(dek);
+		return -ENOMEM;
+	}
+	c->io = *io;
+	ret = crypt_setup(c, dek, read_only, tuning);
+	if (ret) {
+		crypt_release(c);
+		return ret;
+	}
+	*out = &c->bd;
+	return 0;
+}
+
+int crypt_open_dek(int image_fd, struct secret *dek, bool read_only,
+		   const struct crypt_tuning *tuning, struct blockdev **out)
+{
+	struct crypt *c = crypt_alloc();
+	struct stat st;
+	int ret;
+
+	if (!c) {
+		close(image_fd);
+		secret_free(dek);
+		return -ENOMEM;
+	}
+	c->fd = image_fd;
+	image_io_fd(&c->io, &c->fd);
+	/* One writer per image: two caches would undo each other's slots. */
+	if (flock(image_fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+		ret = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		c->dek = dek;
+		goto fail;
+	}
+	ret = crypt_setup(c, dek, read_only, tuning);
+	if (ret)
+		goto fail;
+	if (fstat(image_fd, &st) < 0 || (uint64_t)st.st_size < c->hdr.data_offset + c->hdr.data_size) {
+		log_error("crypt: image file is shorter than its header says");
+		ret = -EUCLEAN;
+		goto fail;
+	}
+	*out = &c->bd;
+	return 0;
+fail:
+	crypt_release(c);
+	return ret;
+}
+
+int blockdev_crypt_open_fd(int image_fd, int key_fd, bool read_only, struct blockdev **out)
+{
+	struct secret *dek;
+	int ret = secret_from_fd(key_fd, IMAGE_DEK_LEN, &dek);
+
+	if (ret) {
+		close(image_fd);
+		return ret;
+	}
+	return crypt_open_dek(image_fd, dek, read_only, NULL, out);
+}

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The jail, seen from outside as a user or an auditor would: a spawned,
+ * locked-down process has its own namespaces, an empty root, no
+ * capabilities, a non-root uid, no_new_privs, seccomp filtering, only the
+ * fds it was given; and a syscall outside its allowlist kills it with
+ * SIGSYS.
+ *
+ * The test binary is its own jailed child: `test_sandbox child`.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/sandbox.h"
+
+#define NOBODY 65534
+#define LEAKED_FD 40
+
+/* What the jailed child may do: talk over its pipes and exit. */
+static const char *const child_allowlist[] = {
+	"read",
+	"write",
+	"exit",
+	"exit_group",
+	"fcntl",
+	"ioctl",
+	/* the sanitizers' runtime allocates and may sleep on locks */
+	"mmap",
+	"munmap",
+	"mprotect",
+	"madvise",
+	"futex",
+	"sched_yield",
+	"rt_sigprocmask",
+	"sigaltstack",
+};
+
+static void child_report(const char *msg)
+{
+	if (write(1, msg, strlen(msg)) < 0)
+		_exit(3);
+}
+
+/* The jailed side: lock down, report, then obey one command. */
+static int child_main(void)
+{
+	const unsigned long ioctls[] = { FIONREAD };
+	struct sandbox_rules rules = {
+		.names = child_allowlist,
+		.nr_names = sizeof(child_allowlist) / sizeof(child_allowlist[0]),
+		.ioctls = ioctls,
+		.nr_ioctls = 1,
+	};
+	struct sandbox_lockdown l = { .uid = NOBODY, .gid = NOBODY, .hostname = "jail" };
+	char cmd[16] = { 0 };
+	int avail;
+
+	/* Only fds 0-2 were handed over; the parent's leaked fd must be gone. */
+	if (fcntl(LEAKED_FD, F_GETFD) != -1 || errno != EBADF)
+		child_report("leaked-fd ");
+	if (getpid() != 1)
+		child_report("not-pid-1 ");
+	if (sandbox_lockdown(&l) || sandbox_seccomp_load(&rules))
+		_exit(2);
+	child_report("ready\n");
+	if (read(0, cmd, sizeof(cmd) - 1) <= 0)
+		_exit(4);
+	if (strncmp(cmd, "ioctl-ok", 8) == 0) {
+		/* An allowed ioctl request still works under the filter. */
+		if (ioctl(0, FIONREAD, &avail) < 0)
+			_exit(5);
+		child_report("ioctl-done\n");
+		if (read(0, cmd, sizeof(cmd) - 1) <= 0)
+			_exit(4);
+	}
+	if (strncmp(cmd, "getppid", 7) == 0)
+		syscall(SYS_getppid); /* not in the allowlist: SIGSYS */
+	if (strncmp(cmd, "ioctl-bad", 9) == 0)
+		ioctl(0, TIOCGWINSZ, &avail); /* a request not allowed */
+	_exit(0);
+}
+
+struct jailed {
+	pid_t pid;
+	int to_child;
+	int from_child;
+};
+
+static void spawn_jailed(struct jailed *j)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int in[2], out[2];
+	char *argv[] = { exe, "child", NULL };
+	char *envp[] = { "ASAN_OPTIONS=detect_leaks=0", NULL };
+	char ready[64] = { 0 };
+	int fds[3];
+
+	assert_true(n > 0);
+	exe[n] = '\0';
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(pipe(out), 0);
+	/* A descriptor the parent forgot to mark close-on-exec. */
+	assert_int_equal(dup2(in[0], LEAKED_FD), LEAKED_FD);
+	fds[0] = in[0];
+	fds[1] = out[1];
+	fds[2] = 2;
+	struct sandbox_spawn s = {
+		.path = exe, .argv = argv, .envp = envp, .fds = fds, .nr_fds = 3
+	};
+	assert_int_equal(sandbox_spawn(&s, &j->pid), 0);
+	close(LEAKED_FD);
+	close(in[0]);
+	close(out[1]);
+	j->to_child = in[1];
+	j->from_child = out[0];
+	n = read(j->from_child, ready, sizeof(ready) - 1);
+	assert_true(n > 0);
+	assert_string_equal(ready, "ready\n");
+}
+
+static int finish(struct jailed *j, const char *cmd)
+{
+	int status;
+
+	assert_true(write(j->to_child, cmd, strlen(cmd)) > 0);
+	assert_int_equal(waitpid(j->pid, &status, 0), j->pid);
+	close(j->to_child);
+	close(j->from_child);
+	return status;
+}
+
+static void status_field(pid_t pid, const char *field, char *out, size_t cap)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':') {
+			snprintf(out, cap, "%s", line + strlen(field) + 1);
+			out[strcspn(out, "\n")] = '\0';
+			/* Values are tab-separated; keep the first. */
+			memmove(out, out + strspn(out, "\t "), strlen(out) + 1);
+			out[strcspn(out, "\t")] = '\0';
+		}
+	}
+	fclose(f);
+}
+
+static void skip_unless_root(void)
+{
+	if (geteuid() != 0) {
+		printf("SKIP: the jail test needs root (it checks a real uid switch)\n");
+		skip();
+	}
+}
+
+static void test_jailed_process_seen_from_outside(void **state)
+{
+	struct jailed j;
+	char v[128], path[64], ours[64], theirs[64];
+	const char *const ns[] = { "mnt", "pid", "ipc", "uts", "net" };
+	DIR *root;
+	int entries = 0;
+	struct dirent *de;
+
+	skip_unless_root();
+	spawn_jailed(&j);
+	status_field(j.pid, "Uid", v, sizeof(v));
+	assert_string_equal(v, "65534");
+	status_field(j.pid, "CapEff", v, sizeof(v));
+	assert_string_equal(v, "0000000000000000");
+	status_field(j.pid, "CapBnd", v, sizeof(v));
+	assert_string_equal(v, "0000000000000000");
+	status_field(j.pid, "NoNewPrivs", v, sizeof(v));
+	assert_string_equal(v, "1");
+	status_field(j.pid, "Seccomp", v, sizeof(v));
+	assert_string_equal(v, "2");
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		snprintf(path, sizeof(path), "/proc/self/ns/%s", ns[i]);
+		ours[readlink(path, ours, sizeof(ours) - 1)] = '\0';
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)j.pid, ns[i]);
+		theirs[readlink(path, theirs, sizeof(theirs) - 1)] = '\0';
+		if (strcmp(ours, theirs) == 0)
+			fail_msg("jailed process shares our %s namespace", ns[i]);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)j.pid);
+	root = opendir(path);
+	assert_non_null(root);
+	while ((de = readdir(root)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			entries++;
+	closedir(root);
+	assert_int_equal(entries, 0);
+	/* It still works within its allowlist, then exits cleanly. */
+	assert_true(write(j.to_child, "ioctl-ok", 8) == 8);
+	char done[32] = { 0 };
+	assert_true(read(j.from_child, done, sizeof(done) - 1) > 0);
+	assert_string_equal(done, "ioctl-done\n");
+	int status = finish(&j, "exit");
+	if (!WIFEXITED(status))
+		fail_msg("jailed child did not exit cleanly: signal %d", WTERMSIG(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_syscall_outside_allowlist_kills(void **state)
+{
+	struct jailed j;
+	int status;
+
+	skip_unless_root();
+	spawn_jailed(&j);
+	status = finish(&j, "getppid");
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+}
+
+static void test_ioctl_request_outside_allowlist_kills(void **state)
+{
+	struct jailed j;
+	int status;
+
+	skip_unless_root();
+	spawn_jailed(&j);
+	status = finish(&j, "ioctl-bad");
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+}
+
+static void test_unknown_syscall_name_refused(void **state)
+{
+	const char *const names[] = { "read", "no_such_syscall" };
+	struct sandbox_rules r = { .names = names, .nr_names = 2 };
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(sandbox_seccomp_load(&r) == -EINVAL ? 0 : 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_jailed_process_seen_from_outside),
+		cmocka_unit_test(test_syscall_outside_allowlist_kills),
+		cmocka_unit_test(test_ioctl_request_outside_allowlist_kills),
+		cmocka_unit_test(test_unknown_syscall_name_refused),
+	};
+
+	if (argc == 2 && strcmp(argv[1], "child") == 0)
+		return child_main();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
