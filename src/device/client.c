@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "device/identity.h"
 #include "device/jsonx.h"

@@ -257,7 +257,7 @@ static void do_console(struct ctl_conn *c, struct ctl_request *req)
 	send_json(c, json_pack("{s:b,s:s}", "ok", 1, "message", "attached"), false);
 	c->console_vm = vm;
 	c->next_console = vm->consoles;
-	vm->consoles = (struct console_client *)c;
+	vm->consoles = c;
 	bufferevent_setcb(c->bev, console_read, NULL, NULL, c);
 }
 
@@ -324,7 +324,7 @@ static void console_unlink(struct ctl_conn *c)
 
 	if (!vm)
 		return;
-	for (pp = (struct ctl_conn **)&vm->consoles; *pp; pp = &(*pp)->next_console)
+	for (pp = &vm->consoles; *pp; pp = &(*pp)->next_console)
 		if (*pp == c) {
 			*pp = c->next_console;
 			break;
@@ -364,13 +364,13 @@ static void console_read(struct bufferevent *bev, void *arg)
 
 void console_broadcast(struct vm *vm, const void *buf, size_t len)
 {
-	for (struct ctl_conn *c = (struct ctl_conn *)vm->consoles; c; c = c->next_console)
+	for (struct ctl_conn *c = vm->consoles; c; c = c->next_console)
 		bufferevent_write(c->bev, buf, len);
 }
 
 void console_detach_all(struct vm *vm)
 {
-	struct ctl_conn *c = (struct ctl_conn *)vm->consoles, *next;
+	struct ctl_conn *c = vm->consoles, *next;
 
 	vm->consoles = NULL;
 	for (; c; c = next) {

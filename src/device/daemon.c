@@ -17,7 +17,8 @@
 
 static void path_of(char *out, size_t cap, const char *dir, const char *name)
 {
-	snprintf(out, cap, "%s/%s", dir, name);
+	if (path_join(out, cap, dir, name) < 0)
+		die("path too long: %s/%s", dir, name); /* the state dir is checked at start */
 }
 
 int pvd_save(struct pvd *d)
@@ -159,8 +160,9 @@ static void load_vm(struct pvd *d, const char *name)
 	size_t len;
 	int r;
 
-	snprintf(dir, sizeof(dir), "%s/vms/%s", d->dir, name);
-	snprintf(p, sizeof(p), "%s/vm.json", dir);
+	if (snprintf(dir, sizeof(dir), "%s/vms/%s", d->dir, name) >= (int)sizeof(dir) ||
+	    path_join(p, sizeof(p), dir, "vm.json") < 0)
+		return;
 	r = read_file(p, VMCONF_MAX_SIZE, &buf, &len);
 	if (r < 0) {
 		if (r != -ENOENT)

@@ -31,7 +31,7 @@ enum vm_run {
 	VM_STOPPING,
 };
 
-struct console_client;
+struct ctl_conn;
 
 struct vm {
 	bool present;
@@ -47,8 +47,8 @@ struct vm {
 	int restarts;	/* consecutive restarts without 10 s of uptime */
 	int64_t started_boot_ns;
 	struct event *restart_ev;
-	char last_error[256];
-	struct console_client *consoles;
+	char last_error[400];
+	struct ctl_conn *consoles;
 	struct pvd *d;
 	int64_t stop_deadline_ns; /* VM_STOPPING: when SIGKILL follows SIGTERM */
 	unsigned int gen; /* bumped by every start and stop: stale unlock jobs see it */
@@ -148,6 +148,8 @@ int __must_check vm_start(struct pvd *d, struct vm *vm, struct ctl_conn *c, cons
 			  char *err, size_t errlen);
 void vm_stop(struct pvd *d, struct vm *vm, bool hard);
 void vm_reaped(struct pvd *d, pid_t pid, int status);
+/* Kills VMMs a previous daemon left running (their pid files). */
+void supervisor_kill_orphans(struct pvd *d);
 /* Escalates graceful stops that took too long; called every second. */
 void supervisor_tick(struct pvd *d);
 const char *vm_run_name(enum vm_run r);

@@ -18,6 +18,9 @@ int __must_check write_file_atomic(const char *path, const void *buf, size_t len
 /* Reads at most max bytes of path into a malloc'd, NUL-terminated buffer. */
 int __must_check read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* out = "a/b"; -ENAMETOOLONG if it does not fit in cap. */
+int __must_check path_join(char *out, size_t cap, const char *a, const char *b);
+
 /* fsync of a directory (after creating or removing entries in it). */
 int fsync_dir(const char *dir);
 

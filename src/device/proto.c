@@ -10,6 +10,7 @@
 #include <jose/b64.h>
 #include <openssl/rand.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "device/client.h"
 #include "device/jsonx.h"

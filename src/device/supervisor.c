@@ -12,13 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sandbox.h"
 #include "device/console.h"
 #include "device/daemon.h"
 
@@ -51,20 +51,59 @@ static void file_in(char *out, size_t cap, const struct vm *vm, const char *rel)
 	snprintf(out, cap, "%s/%s", vm->dir, rel);
 }
 
-/* In the child: the fds become 0, 1, 2, 3, 4; everything else is closed. */
-static void child_fds(int console, int log, int disk, int key)
+/* Field 22 of /proc/PID/stat: the process's start time, to recognise it later. */
+static unsigned long long proc_start(pid_t pid)
 {
-	int fds[5] = {console, console, log, disk, key}, tmp[5];
+	char p[64], buf[1024], *s;
+	unsigned long long t = 0;
+	FILE *f;
 
-	for (int i = 0; i < 5; i++)
-		tmp[i] = fds[i] >= 0 ? fcntl(fds[i], F_DUPFD_CLOEXEC, 16) : -1;
-	for (int i = 0; i < 5; i++) {
-		if (tmp[i] >= 0)
-			dup2(tmp[i], i);
-		else if (i >= 3)
-			close(i);
+	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+	f = fopen(p, "re");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) && (s = strrchr(buf, ')')) &&
+	    sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+			  "%*d %*d %llu",
+		   &t) != 1)
+		t = 0;
+	fclose(f);
+	return t;
+}
+
+static void pidfile_path(char *out, size_t cap, const struct vm *vm)
+{
+	snprintf(out, cap, "%s/vmm.pid", vm->dir);
+}
+
+/*
+ * A VMM left running by a previous daemon (crash, kill -9) holds a key and
+ * is outside lease enforcement: it is killed before anything else.
+ */
+void supervisor_kill_orphans(struct pvd *d)
+{
+	for (size_t i = 0; i < MAX_VMS; i++) {
+		struct vm *vm = &d->vms[i];
+		char p[PATH_MAX + 16], buf[64];
+		unsigned long long start;
+		FILE *f;
+		int pid;
+
+		if (!vm->present)
+			continue;
+		pidfile_path(p, sizeof(p), vm);
+		f = fopen(p, "re");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%d %llu", &pid, &start) == 2 &&
+		    pid > 1 && start && proc_start(pid) == start) {
+			log_warn("vm %s: killing VMM pid %d left by a previous pocketvmd",
+				 vm->conf.name, pid);
+			kill(pid, SIGKILL);
+		}
+		fclose(f);
+		unlink(p);
 	}
-	close_range(5, ~0U, 0);
 }
 
 static void build_argv(struct pvd *d, const struct vm *vm, bool have_key, char *buf, size_t cap,
@@ -110,14 +149,33 @@ static void build_argv(struct pvd *d, const struct vm *vm, bool have_key, char *
 
 static void on_console(evutil_socket_t fd, short what, void *arg);
 
-/* Forks the VMM. key_fd (or -1) is closed here in every case. */
+static void write_pidfile(const struct vm *vm)
+{
+	char p[PATH_MAX + 16];
+	FILE *f;
+
+	pidfile_path(p, sizeof(p), vm);
+	f = fopen(p, "we");
+	if (!f)
+		return;
+	fprintf(f, "%d %llu\n", vm->pid, proc_start(vm->pid));
+	fclose(f);
+}
+
+/*
+ * Starts the VMM in its jail (common/sandbox.h) with exactly these fds:
+ * 0 and 1 the console socket, 2 the VMM's log, 3 the disk, 4 the key.
+ * key_fd (or -1) is closed here in every case.
+ */
 static int spawn(struct pvd *d, struct vm *vm, int key_fd, char *err, size_t errlen)
 {
 	char p[PATH_MAX + VMCONF_PATH_MAX], argbuf[8192], *argv[32];
-	int sv[2] = {-1, -1}, disk = -1, log = -1, r = 0;
+	int sv[2] = {-1, -1}, disk = -1, log = -1, r = 0, fds[5];
+	struct sandbox_spawn sp = {.argv = argv, .fds = fds, .nr_fds = 3};
 	pid_t pid;
 
 	build_argv(d, vm, key_fd >= 0, argbuf, sizeof(argbuf), argv, ARRAY_SIZE(argv));
+	sp.path = argv[0];
 	if (vm->conf.disk[0]) {
 		file_in(p, sizeof(p), vm, vm->conf.disk);
 		disk = open(p, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -134,23 +192,21 @@ static int spawn(struct pvd *d, struct vm *vm, int key_fd, char *err, size_t err
 		snprintf(err, errlen, "cannot set up the VM's log or console: %s", strerror(errno));
 		goto out;
 	}
-	pid = fork();
-	if (pid < 0) {
-		r = -errno;
-		snprintf(err, errlen, "fork: %s", strerror(errno));
+	fds[0] = fds[1] = sv[1];
+	fds[2] = log;
+	if (disk >= 0)
+		fds[sp.nr_fds++] = disk;
+	if (disk >= 0 && key_fd >= 0)
+		fds[sp.nr_fds++] = key_fd;
+	r = sandbox_spawn(&sp, &pid);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start %s: %s", sp.path, strerror(-r));
 		goto out;
-	}
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		setsid();
-		child_fds(sv[1], log, disk, key_fd);
-		execv(argv[0], argv);
-		dprintf(2, "pocketvmd: cannot execute %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
 	}
 	vm->pid = pid;
 	vm->run = VM_RUNNING;
 	vm->started_boot_ns = boot_ns();
+	write_pidfile(vm);
 	vm->console_fd = sv[0];
 	sv[0] = -1;
 	fcntl(vm->console_fd, F_SETFL, O_NONBLOCK);
@@ -231,7 +287,7 @@ static void unlock_done(struct netjob *job)
 	struct pvd *d = j->d;
 	struct ctl_conn *c = vm->start_waiter;
 	const char *code = NULL;
-	char err[300];
+	char err[400];
 	int r = j->r;
 
 	if (vm->gen != j->gen || !vm->present || !vm->want_running) {
@@ -380,6 +436,12 @@ void vm_reaped(struct pvd *d, pid_t pid, int status)
 		vm->run = VM_STOPPED;
 		vm->last_exit = status;
 		close_console(vm);
+		if (vm->present) {
+			char p[PATH_MAX + 16];
+
+			pidfile_path(p, sizeof(p), vm);
+			unlink(p);
+		}
 		if (WIFEXITED(status))
 			log_info("vm %s: exited with status %d", vm->conf.name, WEXITSTATUS(status));
 		else
