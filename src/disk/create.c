@@ -71,21 +71,25 @@ int secret_dup(const struct secret *s, struct secret **out)
 	return ret;
 }
 
-int image_create(int fd, uint64_t data_size, const struct secret *dek, const char *bindings,
-		 struct blockdev *src, unsigned int threads)
+int image_new_uuid(uint8_t uuid[IMAGE_UUID_LEN])
+{
+	int ret = crypto_random(uuid, IMAGE_UUID_LEN);
+
+	uuid[6] = (uuid[6] & 0x0f) | 0x40;	/* RFC 4122 version 4 */
+	uuid[8] = (uuid[8] & 0x3f) | 0x80;
+	return ret;
+}
+
+int image_create(int fd, uint64_t data_size, const uint8_t uuid[IMAGE_UUID_LEN],
+		 const struct secret *dek, const char *bindings, struct blockdev *src,
+		 unsigned int threads)
 {
 	struct fill f = { .src = src };
 	pthread_t tids[16];
 	unsigned int started = 0;
-	uint8_t uuid[IMAGE_UUID_LEN];
 	struct secret *copy;
 	int dfd, ret;
 
-	ret = crypto_random(uuid, sizeof(uuid));
-	if (ret)
-		return ret;
-	uuid[6] = (uuid[6] & 0x0f) | 0x40;	/* RFC 4122 version 4 */
-	uuid[8] = (uuid[8] & 0x3f) | 0x80;
 	ret = image_format(fd, data_size, uuid, dek, bindings);
 	if (ret)
 		return ret;

@@ -8,16 +8,21 @@
 #include "common/util.h"
 #include "crypto/secret.h"
 #include "disk/blockdev.h"
+#include "disk/image.h"
 
 /*
- * Formats fd as an image of data_size bytes (a multiple of 4096) with a new
- * random UUID and the given bindings document, then seals every block: the
+ * Formats fd as an image of data_size bytes (a multiple of 4096) with uuid
+ * (see image_new_uuid) and the given bindings document, then seals every block: the
  * bytes of src (a raw image; shorter sources are padded with zeroes) or
  * zeroes when src is NULL. dek is borrowed. Sealing runs on `threads`
  * threads (at least 1). Returns 0 or -errno.
  */
-int image_create(int fd, uint64_t data_size, const struct secret *dek, const char *bindings,
-		 struct blockdev *src, unsigned int threads) __must_check;
+int image_create(int fd, uint64_t data_size, const uint8_t uuid[IMAGE_UUID_LEN],
+		 const struct secret *dek, const char *bindings, struct blockdev *src,
+		 unsigned int threads) __must_check;
+
+/* A new random (version 4) UUID. */
+int image_new_uuid(uint8_t uuid[IMAGE_UUID_LEN]) __must_check;
 
 /* Copies a secret (for handing one DEK to several owners). */
 int secret_dup(const struct secret *s, struct secret **out) __must_check;

@@ -25,9 +25,10 @@ static inline struct secret *test_dek(uint8_t fill)
 /* A fresh temp image of size bytes, all blocks sealed zeroes; returns its fd. */
 static inline int test_image(char *path, uint64_t size, const struct secret *dek)
 {
+	uint8_t uuid[IMAGE_UUID_LEN];
 	int fd = mkstemp(path);
 
-	if (fd < 0 || image_create(fd, size, dek, NULL, NULL, 2) != 0)
+	if (fd < 0 || image_new_uuid(uuid) || image_create(fd, size, uuid, dek, NULL, NULL, 2))
 		abort();
 	return fd;
 }

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * pocketvm-vmm: one VM per process. Builds the platform from the
+ * configuration (RAM, vCPUs, UART, power, PCI with virtio devices), loads
+ * the kernel, runs until the guest ends, and exits with its status
+ * (enum vm_exit_status, docs/vmm.md).
+ */
+#include <errno.h>
+#include <event2/thread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "disk/blockdev.h"
+#include "vmm/config.h"
+#include "vmm/platform.h"
+
+int main(int argc, char **argv)
+{
+	struct vmm_config cfg;
+	struct platform *p = NULL;
+	enum log_level level = LOG_LEVEL_INFO;
+	char err[256];
+	int status;
+
+	log_set_ident("pocketvm-vmm");
+	config_init(&cfg);
+	if (!config_parse_args(&cfg, argc, argv, err, sizeof(err))) {
+		fprintf(stderr, "pocketvm-vmm: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
+	if (cfg.help || cfg.version) {
+		fputs(cfg.help ? config_usage : "pocketvm-vmm " POCKETVM_VERSION "\n", stdout);
+		config_free(&cfg);
+		return 0;
+	}
+	if (!config_validate(&cfg, err, sizeof(err)) ||
+	    (cfg.log_level && !log_parse_level(cfg.log_level, &level))) {
+		if (cfg.log_level && !err[0])
+			snprintf(err, sizeof(err), "unknown log level '%s'", cfg.log_level);
+		fprintf(stderr, "pocketvm-vmm: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
+	log_set_level(level);
+	if (evthread_use_pthreads() < 0)
+		die("libevent without thread support");
+	status = platform_new(&cfg, &p);
+	if (status == 0)
+		status = platform_run(p);
+	platform_free(p);
+	config_free(&cfg);
+	return status;
+}

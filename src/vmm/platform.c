@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vmm/platform.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "disk/blockdev.h"
+#include "vmm/console.h"
+#include "vmm/devices/power.h"
+#include "vmm/devices/uart.h"
+#include "vmm/pci/pci.h"
+#include "vmm/virtio/blk.h"
+#include "vmm/virtio/console.h"
+#include "vmm/virtio/rng.h"
+#include "vmm/vm.h"
+#include "vmm/x86/boot.h"
+
+/* PCI BARs: from the start of the hole up to the IOAPIC. */
+#define PCI_MMIO_BASE MEM_HOLE_START
+#define PCI_MMIO_SIZE (0xfec00000ull - MEM_HOLE_START)
+
+struct platform {
+	struct vm vm;
+	bool vm_created;
+	struct console *con;
+	struct uart *uart;
+	struct pci_bus *pci;
+	struct virtio_blk *blk[VMM_MAX_DISKS];
+	struct virtio_console *vcon;
+	struct virtio_rng *rng;
+};
+
+static int add_disks(struct platform *p, const struct vmm_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		const struct disk_config *d = &cfg->disks[i];
+		struct blockdev *bd;
+		int ret = blockdev_raw_open(d->path, d->read_only, &bd);
+
+		if (ret) {
+			log_error("vmm: cannot open disk %s: %s", d->path, strerror(-ret));
+			return ret;
+		}
+		ret = virtio_blk_new(&p->vm, p->pci, bd, d->serial, &p->blk[i]);
+		if (ret) {
+			log_error("vmm: cannot create virtio-blk for %s: %s", d->path,
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int build(struct platform *p, const struct vmm_config *cfg)
+{
+	struct boot_config bc = {
+		.kernel = cfg->kernel,
+		.initrd = cfg->initrd,
+		.cmdline = cfg->cmdline,
+		.pci_mmio_base = PCI_MMIO_BASE,
+		.pci_mmio_size = PCI_MMIO_SIZE,
+	};
+	int ret = vm_create(&p->vm, cfg->mem_mib, (int)cfg->vcpus);
+
+	if (ret) {
+		log_error("vmm: cannot create the VM (/dev/kvm): %s", strerror(-ret));
+		return ret;
+	}
+	p->vm_created = true;
+	if (cfg->console != CONSOLE_NONE) {
+		ret = console_new(&p->vm, cfg->console, cfg->console_path, &p->con);
+		if (ret)
+			return ret;
+	}
+	ret = power_init(&p->vm);
+	if (!ret)
+		ret = uart_new(&p->vm, UART_COM1_PORT, UART_COM1_IRQ, p->con, &p->uart);
+	if (!ret)
+		ret = pci_bus_new(&p->vm, PCI_MMIO_BASE, PCI_MMIO_SIZE, &p->pci);
+	if (ret) {
+		log_error("vmm: cannot set up the platform devices: %s", strerror(-ret));
+		return ret;
+	}
+	ret = add_disks(p, cfg);
+	if (ret)
+		return ret;
+	ret = virtio_console_new(&p->vm, p->pci, p->con, cfg->ports, cfg->nr_ports, &p->vcon);
+	if (ret) {
+		log_error("vmm: cannot create virtio-console: %s", strerror(-ret));
+		return ret;
+	}
+	if (cfg->rng) {
+		ret = virtio_rng_new(&p->vm, p->pci, &p->rng);
+		if (ret) {
+			log_error("vmm: cannot create virtio-rng: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	ret = boot_load(&p->vm, &bc);
+	if (!ret) {
+		ret = boot_setup_vcpu(&p->vm.vcpus[0], &p->vm.boot);
+		if (ret)
+			log_error("vmm: cannot set boot registers: %s", strerror(-ret));
+	}
+	return ret;
+}
+
+int platform_new(const struct vmm_config *cfg, struct platform **out)
+{
+	struct platform *p = calloc(1, sizeof(*p));
+
+	*out = p;
+	if (!p) {
+		log_error("vmm: out of memory");
+		return VM_EXIT_ERROR;
+	}
+	return build(p, cfg) ? VM_EXIT_ERROR : 0;
+}
+
+int platform_run(struct platform *p)
+{
+	return vm_run(&p->vm);
+}
+
+void platform_free(struct platform *p)
+{
+	if (!p)
+		return;
+	/* Devices first: they hold eventfds bound to the VM. */
+	virtio_rng_free(p->rng);
+	virtio_console_free(p->vcon);
+	for (unsigned int i = 0; i < VMM_MAX_DISKS; i++)
+		virtio_blk_free(p->blk[i]);
+	uart_free(p->uart);
+	console_free(p->con);
+	if (p->vm_created) {
+		pci_bus_free(p->pci);
+		vm_destroy(&p->vm);
+	}
+	free(p);
+}

@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+/* Where Intel VMX wants its private pages; above the IOAPIC/LAPIC, below BIOS. */
+#define KVM_TSS_ADDR 0xfffbd000ul
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ul
+
+#define IRQCHIP_IOAPIC_PINS 24
+#define IRQCHIP_PIC_PINS 16
+#define MAX_ROUTES 1024
+/* MSI GSIs start above every irqchip pin. */
+#define FIRST_MSI_GSI 32
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct vm *vm = arg;
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("vm: reading stop eventfd: %s", strerror(errno));
+	event_base_loopbreak(vm->evb);
+}
+
+static void add_route(struct kvm_irq_routing *r, uint32_t gsi, uint32_t chip, uint32_t pin)
+{
+	struct kvm_irq_routing_entry *e = &r->entries[r->nr++];
+
+	memset(e, 0, sizeof(*e));
+	e->gsi = gsi;
+	e->type = KVM_IRQ_ROUTING_IRQCHIP;
+	e->u.irqchip.irqchip = chip;
+	e->u.irqchip.pin = pin;
+}
+
+/* The routes KVM installs by default: GSI n to IOAPIC pin n, and PIC pin n below 16. */
+static int routes_init(struct vm *vm)
+{
+	struct kvm_irq_routing *r;
+
+	r = calloc(1, sizeof(*r) + MAX_ROUTES * sizeof(r->entries[0]));
+	if (!r)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < IRQCHIP_IOAPIC_PINS; i++) {
+		if (i < IRQCHIP_PIC_PINS && i != 2)
+			add_route(r, i, i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+				  i % 8);
+		add_route(r, i, KVM_IRQCHIP_IOAPIC, i);
+	}
+	vm->routes = r;
+	vm->next_gsi = FIRST_MSI_GSI;
+	return 0;
+}
+
+static int vm_common_init(struct vm *vm)
+{
+	int ret, nent = 256;
+
+	atomic_init(&vm->exit_status, -1);
+	vm->pio.name = "pio";
+	vm->mmio.name = "mmio";
+	pthread_mutex_init(&vm->irq_lock, NULL);
+	ret = routes_init(vm);
+	if (ret)
+		return ret;
+	vm->cpuid = calloc(1, sizeof(*vm->cpuid) + (size_t)nent * sizeof(vm->cpuid->entries[0]));
+	if (!vm->cpuid)
+		return -ENOMEM;
+	vm->cpuid->nent = (uint32_t)nent;
+	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, vm->cpuid) < 0)
+		return -errno;
+	vm->evb = event_base_new();
+	if (!vm->evb)
+		return -ENOMEM;
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0)
+		return -errno;
+	vm->stop_ev = event_new(vm->evb, vm->stop_fd, EV_READ | EV_PERSIST, on_stop, vm);
+	if (!vm->stop_ev || event_add(vm->stop_ev, NULL))
+		return -ENOMEM;
+	/* The routing table KVM starts with is ours from now on. */
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0)
+		return -errno;
+	return 0;
+}
+
+int vm_create(struct vm *vm, uint64_t ram_mib, int nr_vcpus)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t ident = KVM_IDENTITY_MAP_ADDR;
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->stop_fd = -1;
+	vm->owns_fds = true;
+	if (nr_vcpus < 1 || nr_vcpus > VM_MAX_VCPUS)
+		return -EINVAL;
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return -errno;
+	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+		return -ENOTSUP;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return -errno;
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0 ||
+	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0 ||
+	    ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ||
+	    ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return -errno;
+	vm->cpu_count = nr_vcpus;
+	ret = guest_mem_alloc(&vm->mem, ram_mib << 20);
+	if (ret)
+		return ret;
+	for (int i = 0; i < vm->mem.nr_regions; i++) {
+		struct kvm_userspace_memory_region slot = {
+			.slot = (uint32_t)i,
+			.guest_phys_addr = vm->mem.regions[i].gpa,
+			.memory_size = vm->mem.regions[i].size,
+			.userspace_addr = (uint64_t)vm->mem.regions[i].hva,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return -errno;
+	}
+	ret = vm_common_init(vm);
+	if (ret)
+		return ret;
+	for (int i = 0; i < nr_vcpus; i++) {
+		ret = vcpu_init(vm, i);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int vm_attach(struct vm *vm, int kvm_fd, int vm_fd, void *ram, uint64_t ram_size)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = kvm_fd;
+	vm->vm_fd = vm_fd;
+	vm->stop_fd = -1;
+	ret = guest_mem_add_region(&vm->mem, 0, ram_size, ram);
+	if (ret)
+		return ret;
+	return vm_common_init(vm);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	if (vm->stop_ev)
+		event_free(vm->stop_ev);
+	if (vm->evb)
+		event_base_free(vm->evb);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	free(vm->routes);
+	free(vm->cpuid);
+	guest_mem_free(&vm->mem);
+	if (vm->owns_fds) {
+		if (vm->vm_fd > 0)
+			close(vm->vm_fd);
+		if (vm->kvm_fd > 0)
+			close(vm->kvm_fd);
+	}
+	pthread_mutex_destroy(&vm->irq_lock);
+	memset(vm, 0, sizeof(*vm));
+}
+
+static void on_kick(int sig)
+{
+	(void)sig;
+}
+
+int vm_run(struct vm *vm)
+{
+	struct sigaction sa = { .sa_handler = on_kick };
+	int ret;
+
+	/* No SA_RESTART: the kick must interrupt KVM_RUN with EINTR. */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) < 0)
+		return VM_EXIT_ERROR;
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		ret = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+		if (ret) {
+			log_error("vm: starting vCPU %d thread: %s", i, strerror(ret));
+			vm_request_exit(vm, VM_EXIT_ERROR);
+			break;
+		}
+		vm->vcpus[i].started = true;
+	}
+	if (atomic_load(&vm->exit_status) < 0)
+		event_base_loop(vm->evb, 0);
+	/* The loop only ends through vm_request_exit(), or on an internal failure. */
+	vm_request_exit(vm, VM_EXIT_ERROR);
+	for (int i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i].started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+		vm->vcpus[i].started = false;
+	}
+	return atomic_load(&vm->exit_status);
+}
+
+void vm_request_exit(struct vm *vm, int status)
+{
+	int running = -1;
+	uint64_t one = 1;
+
+	if (!atomic_compare_exchange_strong(&vm->exit_status, &running, status))
+		return;
+	if (vm->stop_fd >= 0 && write(vm->stop_fd, &one, sizeof(one)) < 0)
+		log_warn("vm: waking the event loop: %s", strerror(errno));
+	for (int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].started)
+			vcpu_kick(&vm->vcpus[i]);
+}
+
+bool vm_handle_io_exit(struct vm *vm, struct kvm_run *run)
+{
+	if (run->exit_reason == KVM_EXIT_IO) {
+		uint8_t *data = (uint8_t *)run + run->io.data_offset;
+		bool write = run->io.direction == KVM_EXIT_IO_OUT;
+
+		/* String I/O (rep outs/ins) arrives as count accesses. */
+		for (uint32_t i = 0; i < run->io.count; i++)
+			bus_access(&vm->pio, run->io.port, data + (size_t)i * run->io.size,
+				   run->io.size, write);
+		return true;
+	}
+	if (run->exit_reason == KVM_EXIT_MMIO) {
+		if (run->mmio.len > sizeof(run->mmio.data))
+			return true;
+		if (!bus_access(&vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+				run->mmio.is_write))
+			log_debug("vm: unclaimed MMIO %s at 0x%llx",
+				  run->mmio.is_write ? "write" : "read", run->mmio.phys_addr);
+		return true;
+	}
+	return false;
+}
+
+int vm_irq_line(struct vm *vm, uint32_t irq, bool level)
+{
+	struct kvm_irq_level l = { .irq = irq, .level = level };
+
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}
+
+int vm_msi_route_alloc(struct vm *vm, uint32_t *gsi)
+{
+	struct kvm_irq_routing_entry *e;
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->irq_lock);
+	if (vm->routes->nr >= MAX_ROUTES) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	e = &vm->routes->entries[vm->routes->nr++];
+	memset(e, 0, sizeof(*e));
+	e->gsi = vm->next_gsi++;
+	e->type = KVM_IRQ_ROUTING_MSI;
+	*gsi = e->gsi;
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0)
+		ret = -errno;
+out:
+	pthread_mutex_unlock(&vm->irq_lock);
+	return ret;
+}
+
+int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr, uint32_t data)
+{
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&vm->irq_lock);
+	for (uint32_t i = 0; i < vm->routes->nr; i++) {
+		struct kvm_irq_routing_entry *e = &vm->routes->entries[i];
+
+		if (e->gsi != gsi || e->type != KVM_IRQ_ROUTING_MSI)
+			continue;
+		e->u.msi.address_lo = (uint32_t)addr;
+		e->u.msi.address_hi = (uint32_t)(addr >> 32);
+		e->u.msi.data = data;
+		ret = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0 ? -errno : 0;
+		break;
+	}
+	pthread_mutex_unlock(&vm->irq_lock);
+	return ret;
+}
+
+int vm_irqfd(struct vm *vm, int efd, uint32_t gsi, bool assign)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)efd,
+		.gsi = gsi,
+		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+
+	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
+int vm_ioeventfd(struct vm *vm, int efd, uint64_t addr, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = 0,
+		.fd = efd,
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
