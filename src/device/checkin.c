@@ -145,11 +145,14 @@ static void apply_leases(struct pvd *d, struct checkin_job *j, const struct chec
 		r = state_vm_add(&d->st, a->leases[i].vm);
 		if (!r)
 			continue;
+		if (!r->lease.valid || r->lease.locked != li.locked ||
+		    r->lease.offline != li.offline)
+			log_info("lease for %s: valid until %lld (offline lifetime %lld s)%s", r->id,
+				 (long long)li.exp, (long long)li.offline,
+				 li.locked ? ", locked" : "");
 		r->lease = li;
 		if (li.seq > d->st.seq)
 			d->st.seq = li.seq;
-		log_info("lease for %s: valid until %lld (offline lifetime %lld s)%s", r->id,
-			 (long long)li.exp, (long long)li.offline, li.locked ? ", locked" : "");
 	}
 }
 

@@ -143,7 +143,10 @@ static void do_status(struct ctl_conn *c, struct ctl_request *req)
 		json_object_set_new(j, "device_id", json_string(d->id.device_id));
 		json_object_set_new(j, "server", json_string(d->id.url));
 		json_object_set_new(j, "group", json_string(d->id.group));
-		json_object_set_new(j, "checkin_interval", json_integer(d->interval));
+		json_object_set_new(j, "checkin_interval",
+				    json_integer(d->max_interval && d->max_interval < d->interval
+							 ? d->max_interval
+							 : d->interval));
 		json_object_set_new(j, "last_contact",
 				    d->last_contact ? json_integer(d->last_contact) : json_null());
 		json_object_set_new(j, "server_reachable",

@@ -74,8 +74,11 @@ int ctl_call(const char *sock, json_t *req, json_t **answer, int *keep_fd, char 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "pocketvmd is not running (cannot connect to %s: %s)", sock,
-			 strerror(errno));
+		if (r == -ENOENT || r == -ECONNREFUSED)
+			snprintf(err, errlen, "pocketvmd is not running (nothing listens on %s)", sock);
+		else
+			snprintf(err, errlen, "cannot connect to pocketvmd at %s: %s", sock,
+				 strerror(-r));
 		goto out;
 	}
 	r = send_all(fd, txt, strlen(txt));

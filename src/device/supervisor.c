@@ -119,8 +119,6 @@ static void build_argv(struct pvd *d, const struct vm *vm, bool have_key, char *
 		}                                                                         \
 	} while (0)
 	ARG("%s", d->vmm_path);
-	ARG("--name");
-	ARG("%s", vm->conf.name);
 	ARG("--kernel");
 	ARG("%s/%s", vm->dir, vm->conf.kernel);
 	if (vm->conf.initrd[0]) {
@@ -131,17 +129,17 @@ static void build_argv(struct pvd *d, const struct vm *vm, bool have_key, char *
 		ARG("--cmdline");
 		ARG("%s", vm->conf.cmdline);
 	}
-	ARG("--memory");
+	ARG("--mem");
 	ARG("%lld", (long long)vm->conf.memory_mib);
 	ARG("--cpus");
 	ARG("%lld", (long long)vm->conf.cpus);
-	if (vm->conf.disk[0]) {
-		ARG("--disk-fd");
-		ARG("3");
-	}
-	if (have_key) {
-		ARG("--key-fd");
-		ARG("4");
+	/* The jailed VMM gets fds, not paths: fd 3 the image, fd 4 its key. */
+	if (vm->conf.disk[0] && have_key) {
+		ARG("--disk");
+		ARG("fd=3,key-fd=4");
+	} else if (vm->conf.disk[0]) {
+		ARG("--disk");
+		ARG("/proc/self/fd/3");
 	}
 #undef ARG
 	argv[n] = NULL;

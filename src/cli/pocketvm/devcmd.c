@@ -44,7 +44,7 @@ int devcmd_parse(struct devcmd *c, int argc, char *argv[])
 
 	c->sock = getenv("POCKETVM_SOCKET") ? getenv("POCKETVM_SOCKET") : CTL_SOCKET_PATH;
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
 		case 's':
 			c->sock = optarg;
