@@ -133,9 +133,10 @@ static void do_status(struct ctl_conn *c, struct ctl_request *req)
 {
 	struct pvd *d = c->d;
 	int64_t trusted = tclock_trusted(&d->clock);
-	json_t *j = json_pack("{s:b,s:b,s:{s:I,s:I,s:b},s:i,s:i}", "ok", 1, "enrolled",
+	json_t *j = json_pack("{s:b,s:b,s:{s:I,s:I,s:I,s:b},s:i,s:i}", "ok", 1, "enrolled",
 			      d->id.enrolled, "clock", "trusted", (json_int_t)trusted, "now",
-			      (json_int_t)tclock_now(&d->clock), "has_trusted", d->clock.trusted,
+			      (json_int_t)tclock_now(&d->clock), "wall",
+			      (json_int_t)d->clock.ops->wall(NULL), "has_trusted", d->clock.trusted,
 			      "pending_wipes", (int)d->st.n_journal, "pending_acks",
 			      (int)d->st.n_acks);
 

@@ -22,7 +22,7 @@ N=0
 
 cleanup() {
 	local rc=$?
-	[ -n "$PVMD_PID" ] && kill -9 "$PVMD_PID" 2>/dev/null || true
+	[ -n "$PVMD_PID" ] && { kill -9 "$PVMD_PID"; wait "$PVMD_PID"; } 2>/dev/null || true
 	[ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null || true
 	# VMMs our daemon started (their pid files), then the tree.
 	for f in $(find "$T" -name vmm.pid 2>/dev/null); do
@@ -80,6 +80,7 @@ admin() {
 }
 
 start_pvmd() {
+	rm -f "$T/ctl.sock" # a killed daemon leaves its socket behind
 	"$PVMD" --state-dir "$T/dev" --socket "$T/ctl.sock" --vmm "$T/fake-vmm" \
 		--max-checkin-interval 2 --log-level debug "$@" >>"$T/pvmd.log" 2>&1 &
 	PVMD_PID=$!
@@ -87,7 +88,7 @@ start_pvmd() {
 	fail "pocketvmd did not start"
 }
 stop_pvmd() { kill "$PVMD_PID"; wait "$PVMD_PID" 2>/dev/null || true; PVMD_PID=; }
-kill_pvmd() { kill -9 "$PVMD_PID"; wait "$PVMD_PID" 2>/dev/null || true; PVMD_PID=; }
+kill_pvmd() { { kill -9 "$PVMD_PID"; wait "$PVMD_PID"; } 2>/dev/null || true; PVMD_PID=; }
 
 pvm() { "$PVM" "$@" --socket "$T/ctl.sock"; }
 
@@ -145,6 +146,8 @@ enroll_device() {
 	DEV=$(pvm status --json | jq -r .device_id)
 }
 
+# alive PID: running (a killed process may linger as a zombie until reaped)
+alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
 lease_left() { pvm ls --json | jq -r ".vms[] | select(.name == \"$1\") | .lease_left"; }
 vm_state() { pvm ls --json | jq -r ".vms[] | select(.name == \"$1\") | .state"; }
 has_lease() { [ "$(lease_left "$1")" != null ] && [ "$(lease_left "$1")" -gt 0 ]; }
