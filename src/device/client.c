@@ -168,6 +168,9 @@ int client_request(const char *base_url, const struct client_tls *tls, const cha
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	/* No system CA bundle: it would not be trusted anyway, and a phone may have none. */
+	curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
+	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
 	/* The chain is checked against our single anchor (docs/protocol.md, Transport). */
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);

@@ -126,6 +126,20 @@ static void do_ls(struct ctl_conn *c, struct ctl_request *req)
 	for (size_t i = 0; i < MAX_VMS; i++)
 		if (c->d->vms[i].present)
 			json_array_append_new(vms, vm_json(c->d, &c->d->vms[i]));
+	/* Assigned by the server but not provisioned here (no vm.json yet). */
+	for (size_t i = 0; i < c->d->st.n_vms; i++) {
+		struct vm_rec *r = &c->d->st.vms[i];
+		int64_t now = tclock_now(&c->d->clock);
+
+		if (pvd_vm_by_id(c->d, r->id))
+			continue;
+		json_array_append_new(
+			vms, json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "name", r->name, "kind", "work",
+				       "state", "absent", "id", r->id, "server_state", r->state,
+				       "lease_left", r->lease.valid
+							     ? json_integer(r->lease.exp - now)
+							     : json_null()));
+	}
 	send_json(c, json_pack("{s:b,s:o}", "ok", 1, "vms", vms), true);
 }
 
@@ -428,7 +442,9 @@ int ctl_listen(struct pvd *d)
 		return -ENAMETOOLONG;
 	strcpy(a.sun_path, d->sock_path);
 	snprintf(dir, sizeof(dir), "%s", d->sock_path);
-	mkdir(dirname(dir), 0755);
+	/* The directory must be searchable by users (umask is 077 here). */
+	if (mkdir(dirname(dir), 0755) == 0)
+		chmod(dir, 0755);
 	unlink(d->sock_path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)

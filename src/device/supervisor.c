@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "common/sandbox.h"
+#include "device/client.h"
 #include "device/console.h"
 #include "device/daemon.h"
 
@@ -257,6 +258,8 @@ struct unlock_job {
 	char image[PATH_MAX + VMCONF_PATH_MAX];
 	char dir[PATH_MAX];
 	const struct image_ops *img;
+	char url[URL_MAX_LEN + 1];
+	X509 *ca;
 	int key_fd;
 	int r;
 	char err[256];
@@ -265,8 +268,24 @@ struct unlock_job {
 static void unlock_run(struct netjob *job)
 {
 	struct unlock_job *j = (struct unlock_job *)job;
+	struct client_tls tls = {.ca = j->ca};
+	struct http_resp resp = {0};
+	char err[256];
 
 	j->r = j->img->unlock(j->image, j->dir, &j->key_fd, j->err, sizeof(j->err));
+	/*
+	 * A TLS handshake cut short is reported by the binding as a refusal; it
+	 * is one only if the server is there. Ask it (unauthenticated, pinned CA).
+	 */
+	if (j->r == -EACCES && j->ca &&
+	    client_request(j->url, &tls, "GET", "/v1/server", NULL, NULL, 0, &resp, err,
+			   sizeof(err)) < 0) {
+		j->r = -EHOSTUNREACH;
+		snprintf(j->err, sizeof(j->err), "the server cannot be reached (no contact, no key)");
+	}
+	http_resp_free(&resp);
+	X509_free(j->ca);
+	j->ca = NULL;
 }
 
 static const char *unlock_code(int r)
@@ -390,8 +409,13 @@ int vm_start(struct pvd *d, struct vm *vm, struct ctl_conn *c, const char **code
 	j->key_fd = -1;
 	file_in(j->image, sizeof(j->image), vm, vm->conf.disk);
 	snprintf(j->dir, sizeof(j->dir), "%s", d->dir);
+	if (d->id.enrolled) {
+		snprintf(j->url, sizeof(j->url), "%s", d->id.url);
+		X509_up_ref(j->ca = d->id.ca);
+	}
 	r = netq_submit(d->net, &j->job);
 	if (r < 0) {
+		X509_free(j->ca);
 		free(j);
 		*code = "internal";
 		snprintf(err, errlen, "cannot start key recovery");
