@@ -22,6 +22,7 @@
 #include "device/client.h"
 #include "device/console.h"
 #include "device/daemon.h"
+#include "device/vmconf.h"
 
 #define VM_LOG_MAX (1024 * 1024)
 #define STOP_GRACE_S 10
@@ -107,45 +108,6 @@ void supervisor_kill_orphans(struct pvd *d)
 	}
 }
 
-static void build_argv(struct pvd *d, const struct vm *vm, bool have_key, char *buf, size_t cap,
-		       char **argv, size_t max)
-{
-	size_t n = 0, off = 0;
-
-#define ARG(...)                                                                          \
-	do {                                                                              \
-		if (n + 1 < max && off < cap) {                                           \
-			argv[n++] = buf + off;                                            \
-			off += (size_t)snprintf(buf + off, cap - off, __VA_ARGS__) + 1;   \
-		}                                                                         \
-	} while (0)
-	ARG("%s", d->vmm_path);
-	ARG("--kernel");
-	ARG("%s/%s", vm->dir, vm->conf.kernel);
-	if (vm->conf.initrd[0]) {
-		ARG("--initrd");
-		ARG("%s/%s", vm->dir, vm->conf.initrd);
-	}
-	if (vm->conf.cmdline[0]) {
-		ARG("--cmdline");
-		ARG("%s", vm->conf.cmdline);
-	}
-	ARG("--mem");
-	ARG("%lld", (long long)vm->conf.memory_mib);
-	ARG("--cpus");
-	ARG("%lld", (long long)vm->conf.cpus);
-	/* The jailed VMM gets fds, not paths: fd 3 the image, fd 4 its key. */
-	if (vm->conf.disk[0] && have_key) {
-		ARG("--disk");
-		ARG("fd=3,key-fd=4");
-	} else if (vm->conf.disk[0]) {
-		ARG("--disk");
-		ARG("/proc/self/fd/3");
-	}
-#undef ARG
-	argv[n] = NULL;
-}
-
 static void on_console(evutil_socket_t fd, short what, void *arg);
 
 static void write_pidfile(const struct vm *vm)
@@ -173,7 +135,8 @@ static int spawn(struct pvd *d, struct vm *vm, int key_fd, char *err, size_t err
 	struct sandbox_spawn sp = {.argv = argv, .fds = fds, .nr_fds = 3};
 	pid_t pid;
 
-	build_argv(d, vm, key_fd >= 0, argbuf, sizeof(argbuf), argv, ARRAY_SIZE(argv));
+	vmm_argv(d->vmm_path, vm->dir, &vm->conf, key_fd >= 0, argbuf, sizeof(argbuf), argv,
+		 ARRAY_SIZE(argv));
 	sp.path = argv[0];
 	if (vm->conf.disk[0]) {
 		file_in(p, sizeof(p), vm, vm->conf.disk);

@@ -93,3 +93,42 @@ out:
 	json_decref(j);
 	return ok;
 }
+
+void vmm_argv(const char *vmm, const char *dir, const struct vmconf *c, bool have_key, char *buf,
+	      size_t cap, char **argv, size_t max)
+{
+	size_t n = 0, off = 0;
+
+#define ARG(...)                                                                          \
+	do {                                                                              \
+		if (n + 1 < max && off < cap) {                                           \
+			argv[n++] = buf + off;                                            \
+			off += (size_t)snprintf(buf + off, cap - off, __VA_ARGS__) + 1;   \
+		}                                                                         \
+	} while (0)
+	ARG("%s", vmm);
+	ARG("--kernel");
+	ARG("%s/%s", dir, c->kernel);
+	if (c->initrd[0]) {
+		ARG("--initrd");
+		ARG("%s/%s", dir, c->initrd);
+	}
+	if (c->cmdline[0]) {
+		ARG("--cmdline");
+		ARG("%s", c->cmdline);
+	}
+	ARG("--mem");
+	ARG("%lld", (long long)c->memory_mib);
+	ARG("--cpus");
+	ARG("%lld", (long long)c->cpus);
+	/* The jailed VMM gets fds, not paths: fd 3 the image, fd 4 its key. */
+	if (c->disk[0] && have_key) {
+		ARG("--disk");
+		ARG("fd=3,key-fd=4");
+	} else if (c->disk[0]) {
+		ARG("--disk");
+		ARG("/proc/self/fd/3");
+	}
+#undef ARG
+	argv[n] = NULL;
+}

@@ -49,4 +49,12 @@ bool vm_name_ok(const char *name);
 
 const char *restart_name(enum restart_policy p);
 
+/*
+ * The pocketvm-vmm command line for c (files under dir), in argv (max
+ * entries, NULL-terminated, strings in buf). The VMM gets the disk as fd 3
+ * and, when have_key, its key as fd 4 (docs/device.md "Launching the VMM").
+ */
+void vmm_argv(const char *vmm, const char *dir, const struct vmconf *c, bool have_key, char *buf,
+	      size_t cap, char **argv, size_t max);
+
 #endif

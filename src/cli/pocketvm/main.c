@@ -18,6 +18,7 @@ static const struct {
 	{ "start", start_main, "start a VM (a work VM asks the server for its key)" },
 	{ "stop", stop_main, "stop a VM" },
 	{ "console", console_main, "attach to a running VM's console" },
+	{ "run", run_main, "run a personal VM in the foreground, without pocketvmd" },
 };
 
 static void usage(FILE *f)
