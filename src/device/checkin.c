@@ -245,6 +245,7 @@ static void checkin_done(struct netjob *job)
 		d->last_contact = tclock_trusted(&d->clock);
 		pvd_save(d);
 		pvd_enforce(d);
+		pvd_autostart(d);
 		/* New acks (from this answer's commands) go out right away. */
 		checkin_schedule(d, d->st.n_acks ? 1 : jitter(next_interval(d)));
 	}

@@ -261,3 +261,20 @@ void pvd_enforce(struct pvd *d)
 	if (tclock_trusted(&d->clock) - d->last_hwm_save >= HWM_SAVE_INTERVAL)
 		pvd_save(d);
 }
+
+void pvd_autostart(struct pvd *d)
+{
+	for (size_t i = 0; i < MAX_VMS; i++) {
+		struct vm *vm = &d->vms[i];
+		const char *code = NULL;
+		char err[400];
+
+		if (!vm->present || !vm->conf.autostart || vm->autostarted || vm->run != VM_STOPPED)
+			continue;
+		if (vm->conf.managed[0] && pvd_lease_left(d, vm) <= 0)
+			continue; /* tried again after the next check-in */
+		vm->autostarted = true;
+		if (vm_start(d, vm, NULL, &code, err, sizeof(err)) < 0)
+			log_error("vm %s: autostart failed: %s", vm->conf.name, err);
+	}
+}

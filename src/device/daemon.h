@@ -51,6 +51,7 @@ struct vm {
 	struct ctl_conn *consoles;
 	struct pvd *d;
 	int64_t stop_deadline_ns; /* VM_STOPPING: when SIGKILL follows SIGTERM */
+	bool autostarted; /* autostart tried once since pocketvmd started */
 	unsigned int gen; /* bumped by every start and stop: stale unlock jobs see it */
 	struct ctl_conn *start_waiter;
 };
@@ -124,6 +125,12 @@ struct vm *pvd_vm_by_id(struct pvd *d, const char *server_vm);
 
 /* Seconds left on a managed VM's lease (<= 0: expired), or INT64_MIN without lease. */
 int64_t pvd_lease_left(struct pvd *d, const struct vm *vm);
+
+/*
+ * Starts VMs whose vm.json says autostart, once per daemon run: personal VMs
+ * at start, work VMs once a check-in has given them a lease.
+ */
+void pvd_autostart(struct pvd *d);
 
 /* Stops expired and locked VMs, journals wipes of expired ones. Runs every second. */
 void pvd_enforce(struct pvd *d);

@@ -198,6 +198,7 @@ int main(int argc, char **argv)
 	/* An interrupted wipe finishes before anything else happens. */
 	wipe_resume(&d);
 	pvd_enforce(&d);
+	pvd_autostart(&d);
 	log_info("ready: state in %s, control socket %s, %s", d.dir, d.sock_path,
 		 d.id.enrolled ? d.id.device_id : "not enrolled");
 	if (d.id.enrolled)
