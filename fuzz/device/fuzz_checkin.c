@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (checkin_parse(data, size, a, err, sizeof(err))) {
 		for (size_t i = 0; i < a->n_leases; i++) {
-			struct lease_expect ex = {a->device_id, a->leases[i].vm, "nonce", 0};
+			struct lease_expect ex = { a->device_id, a->leases[i].vm, "nonce", 0 };
 
 			lease_verify(a->leases[i].jws, lease_key(), &ex, &li, err, sizeof(err));
 		}

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t key[STATE_KEY_LEN] = {0}, mac[32];
+	uint8_t key[STATE_KEY_LEN] = { 0 }, mac[32];
 	struct dstate *st = malloc(sizeof(*st));
 	unsigned int n = 32;
 	char err[256], *buf;

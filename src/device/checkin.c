@@ -51,7 +51,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 void checkin_schedule(struct pvd *d, int64_t seconds)
 {
-	struct timeval tv = {.tv_sec = seconds};
+	struct timeval tv = { .tv_sec = seconds };
 
 	if (!d->checkin_ev)
 		d->checkin_ev = evtimer_new(d->base, on_timer, d);
@@ -61,7 +61,7 @@ void checkin_schedule(struct pvd *d, int64_t seconds)
 static void checkin_run(struct netjob *job)
 {
 	struct checkin_job *j = (struct checkin_job *)job;
-	struct client_tls tls = {.ca = j->ca, .cert = j->cert, .key = j->key};
+	struct client_tls tls = { .ca = j->ca, .cert = j->cert, .key = j->key };
 
 	j->r = client_request(j->url, &tls, "POST", "/v1/checkin", "application/json", j->body,
 			      strlen(j->body), &j->resp, j->err, sizeof(j->err));
@@ -79,7 +79,7 @@ static void job_free(struct checkin_job *j)
 
 static void apply_cmd(struct pvd *d, const struct proto_cmd *c)
 {
-	struct journal_ent e = {0};
+	struct journal_ent e = { 0 };
 	struct vm_rec *r;
 	struct vm *vm;
 
@@ -127,7 +127,7 @@ static void apply_leases(struct pvd *d, struct checkin_job *j, const struct chec
 	int64_t prev = d->st.seq;
 
 	for (size_t i = 0; i < a->n_leases; i++) {
-		struct lease_expect ex = {d->id.device_id, a->leases[i].vm, j->nonce, prev};
+		struct lease_expect ex = { d->id.device_id, a->leases[i].vm, j->nonce, prev };
 		struct lease_info li;
 		struct vm_rec *r;
 		char err[256];
@@ -147,8 +147,8 @@ static void apply_leases(struct pvd *d, struct checkin_job *j, const struct chec
 			continue;
 		if (!r->lease.valid || r->lease.locked != li.locked ||
 		    r->lease.offline != li.offline)
-			log_info("lease for %s: valid until %lld (offline lifetime %lld s)%s", r->id,
-				 (long long)li.exp, (long long)li.offline,
+			log_info("lease for %s: valid until %lld (offline lifetime %lld s)%s",
+				 r->id, (long long)li.exp, (long long)li.offline,
 				 li.locked ? ", locked" : "");
 		r->lease = li;
 		if (li.seq > d->st.seq)
@@ -223,15 +223,14 @@ static void checkin_done(struct netjob *job)
 	if (j->r < 0) {
 		checkin_failed(d, j->err);
 	} else if (j->resp.status == 403 && strcmp(j->resp.error, "device_retired") == 0) {
-		struct journal_ent e = {.op = JOURNAL_UNENROLL};
+		struct journal_ent e = { .op = JOURNAL_UNENROLL };
 
 		snprintf(e.reason, sizeof(e.reason), "retired by the server");
 		log_warn("check-in: the server retired this device: wiping managed VMs");
 		if (wipe_journal(d, &e) < 0)
 			log_error("check-in: cannot journal the wipe");
 	} else if (j->resp.status != 200) {
-		snprintf(err, sizeof(err), "server answered %ld %s", j->resp.status,
-			 j->resp.error);
+		snprintf(err, sizeof(err), "server answered %ld %s", j->resp.status, j->resp.error);
 		checkin_failed(d, err);
 	} else if (!checkin_parse(j->resp.body, j->resp.len, &a, err, sizeof(err)) ||
 		   strcmp(a.device_id, d->id.device_id) != 0) {

@@ -53,7 +53,7 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg)
 }
 
 /* Finds the pinned CA among the certificates the server presented. */
-static X509 *find_pinned(STACK_OF(X509) *chain, const uint8_t pin[32])
+static X509 *find_pinned(STACK_OF(X509) * chain, const uint8_t pin[32])
 {
 	uint8_t h[32];
 
@@ -149,7 +149,7 @@ int client_request(const char *base_url, const struct client_tls *tls, const cha
 {
 	char url[2048], hdr[128];
 	struct curl_slist *h = NULL;
-	struct sink s = {0};
+	struct sink s = { 0 };
 	CURL *c = curl_easy_init();
 	CURLcode cc;
 	int r = 0;

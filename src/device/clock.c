@@ -81,7 +81,7 @@ int64_t tclock_trusted(struct tclock *tc)
 		return 0;
 	elapsed = tc->ops->boottime_ns(tc->ctx) - tc->anchor_boot_ns;
 	if (elapsed < 0)
-		elapsed = 0;	/* CLOCK_BOOTTIME never goes back; a broken source must not either */
+		elapsed = 0; /* CLOCK_BOOTTIME never goes back; a broken source must not either */
 	t = tc->anchor_time + elapsed / NSEC_PER_SEC;
 	if (t < tc->hwm)
 		t = tc->hwm;

@@ -52,7 +52,7 @@ struct tclock {
 	const struct tclock_source_ops *ops;
 	void *ctx;
 	char boot_id[TCLOCK_BOOT_ID_LEN + 1];
-	bool trusted;	/* false until a server time or a saved mark is known */
+	bool trusted; /* false until a server time or a saved mark is known */
 	int64_t anchor_time;
 	int64_t anchor_boot_ns;
 	int64_t hwm;

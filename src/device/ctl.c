@@ -31,7 +31,7 @@ struct ctl_conn {
 	pid_t pid;
 	bool answered;
 	bool waiting; /* an answer will come from a job */
-	bool gone;    /* the peer left while we were waiting */
+	bool gone; /* the peer left while we were waiting */
 	struct vm *console_vm;
 	struct ctl_conn *next_console;
 };
@@ -73,8 +73,7 @@ static void reply_error(struct ctl_conn *c, const char *code, const char *msg)
 	send_json(c, json_pack("{s:b,s:s,s:s}", "ok", 0, "error", code, "message", msg), true);
 }
 
-void ctl_reply_async(struct pvd *d, struct ctl_conn *c, int r, const char *code,
-		     const char *msg)
+void ctl_reply_async(struct pvd *d, struct ctl_conn *c, int r, const char *code, const char *msg)
 {
 	if (!c)
 		return;
@@ -99,10 +98,10 @@ static json_t *vm_json(struct pvd *d, struct vm *vm)
 
 	if (vm->conf.managed[0]) {
 		json_object_set_new(j, "id", json_string(vm->conf.managed));
-		json_object_set_new(j, "server_state", json_string(r && r->state[0] ? r->state
-										  : "unknown"));
-		json_object_set_new(j, "lease_left", left == INT64_MIN ? json_null()
-								       : json_integer(left));
+		json_object_set_new(j, "server_state",
+				    json_string(r && r->state[0] ? r->state : "unknown"));
+		json_object_set_new(j, "lease_left",
+				    left == INT64_MIN ? json_null() : json_integer(left));
 		if (r && r->lease.valid)
 			json_object_set_new(j, "lease_expires", json_integer(r->lease.exp));
 	}
@@ -110,9 +109,9 @@ static json_t *vm_json(struct pvd *d, struct vm *vm)
 		json_object_set_new(j, "pid", json_integer(vm->pid));
 	if (vm->last_exit >= 0)
 		json_object_set_new(j, "last_exit",
-				    json_integer(WIFEXITED(vm->last_exit)
-							 ? WEXITSTATUS(vm->last_exit)
-							 : 128 + WTERMSIG(vm->last_exit)));
+				    json_integer(WIFEXITED(vm->last_exit) ?
+							 WEXITSTATUS(vm->last_exit) :
+							 128 + WTERMSIG(vm->last_exit)));
 	if (vm->last_error[0])
 		json_object_set_new(j, "error", json_string(vm->last_error));
 	return j;
@@ -134,11 +133,11 @@ static void do_ls(struct ctl_conn *c, struct ctl_request *req)
 		if (pvd_vm_by_id(c->d, r->id))
 			continue;
 		json_array_append_new(
-			vms, json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "name", r->name, "kind", "work",
-				       "state", "absent", "id", r->id, "server_state", r->state,
-				       "lease_left", r->lease.valid
-							     ? json_integer(r->lease.exp - now)
-							     : json_null()));
+			vms,
+			json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}", "name", r->name, "kind", "work",
+				  "state", "absent", "id", r->id, "server_state", r->state,
+				  "lease_left",
+				  r->lease.valid ? json_integer(r->lease.exp - now) : json_null()));
 	}
 	send_json(c, json_pack("{s:b,s:o}", "ok", 1, "vms", vms), true);
 }
@@ -147,21 +146,20 @@ static void do_status(struct ctl_conn *c, struct ctl_request *req)
 {
 	struct pvd *d = c->d;
 	int64_t trusted = tclock_trusted(&d->clock);
-	json_t *j = json_pack("{s:b,s:b,s:{s:I,s:I,s:I,s:b},s:i,s:i}", "ok", 1, "enrolled",
-			      d->id.enrolled, "clock", "trusted", (json_int_t)trusted, "now",
-			      (json_int_t)tclock_now(&d->clock), "wall",
-			      (json_int_t)d->clock.ops->wall(NULL), "has_trusted", d->clock.trusted,
-			      "pending_wipes", (int)d->st.n_journal, "pending_acks",
-			      (int)d->st.n_acks);
+	json_t *j = json_pack(
+		"{s:b,s:b,s:{s:I,s:I,s:I,s:b},s:i,s:i}", "ok", 1, "enrolled", d->id.enrolled,
+		"clock", "trusted", (json_int_t)trusted, "now", (json_int_t)tclock_now(&d->clock),
+		"wall", (json_int_t)d->clock.ops->wall(NULL), "has_trusted", d->clock.trusted,
+		"pending_wipes", (int)d->st.n_journal, "pending_acks", (int)d->st.n_acks);
 
 	if (d->id.enrolled) {
 		json_object_set_new(j, "device_id", json_string(d->id.device_id));
 		json_object_set_new(j, "server", json_string(d->id.url));
 		json_object_set_new(j, "group", json_string(d->id.group));
 		json_object_set_new(j, "checkin_interval",
-				    json_integer(d->max_interval && d->max_interval < d->interval
-							 ? d->max_interval
-							 : d->interval));
+				    json_integer(d->max_interval && d->max_interval < d->interval ?
+							 d->max_interval :
+							 d->interval));
 		json_object_set_new(j, "last_contact",
 				    d->last_contact ? json_integer(d->last_contact) : json_null());
 		json_object_set_new(j, "server_reachable",
@@ -285,10 +283,10 @@ static const struct {
 	bool root_only;
 	bool needs_vm;
 } handlers[] = {
-	{"ls", do_ls, false, false},	     {"status", do_status, false, false},
-	{"start", do_start, true, true},     {"stop", do_stop, true, true},
-	{"console", do_console, true, true}, {"enroll", do_enroll, true, false},
-	{"checkin", do_checkin, true, false},
+	{ "ls", do_ls, false, false },		{ "status", do_status, false, false },
+	{ "start", do_start, true, true },	{ "stop", do_stop, true, true },
+	{ "console", do_console, true, true },	{ "enroll", do_enroll, true, false },
+	{ "checkin", do_checkin, true, false },
 };
 
 static void dispatch(struct ctl_conn *c, const char *line, size_t len)
@@ -434,7 +432,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 
 int ctl_listen(struct pvd *d)
 {
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	char dir[PATH_MAX];
 	int fd;
 

@@ -36,7 +36,7 @@ static int send_all(int fd, const char *p, size_t len)
 /* Reads up to the first newline, byte by byte (the rest is console data). */
 static int read_line(int fd, char *buf, size_t cap, size_t *len)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
+	struct pollfd p = { .fd = fd, .events = POLLIN };
 
 	*len = 0;
 	while (*len < cap) {
@@ -56,10 +56,9 @@ static int read_line(int fd, char *buf, size_t cap, size_t *len)
 	return -EMSGSIZE;
 }
 
-int ctl_call(const char *sock, json_t *req, json_t **answer, int *keep_fd, char *err,
-	     size_t errlen)
+int ctl_call(const char *sock, json_t *req, json_t **answer, int *keep_fd, char *err, size_t errlen)
 {
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	char *txt = json_dumps(req, JSON_COMPACT), *line = malloc(CTL_MAX_LINE);
 	int fd = -1, r;
 	size_t len;
@@ -75,7 +74,8 @@ int ctl_call(const char *sock, json_t *req, json_t **answer, int *keep_fd, char 
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		r = -errno;
 		if (r == -ENOENT || r == -ECONNREFUSED)
-			snprintf(err, errlen, "pocketvmd is not running (nothing listens on %s)", sock);
+			snprintf(err, errlen, "pocketvmd is not running (nothing listens on %s)",
+				 sock);
 		else
 			snprintf(err, errlen, "cannot connect to pocketvmd at %s: %s", sock,
 				 strerror(-r));

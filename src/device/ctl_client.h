@@ -14,7 +14,7 @@
  * -EPROTO for a malformed answer. With keep_fd, the connection stays open
  * in *keep_fd (for console streaming); otherwise it is closed.
  */
-int __must_check ctl_call(const char *sock, json_t *req, json_t **answer, int *keep_fd,
-			  char *err, size_t errlen);
+int __must_check ctl_call(const char *sock, json_t *req, json_t **answer, int *keep_fd, char *err,
+			  size_t errlen);
 
 #endif

@@ -41,7 +41,7 @@ static void wipe_unaccounted(struct pvd *d, const char *why)
 {
 	for (size_t i = 0; i < MAX_VMS; i++) {
 		struct vm *vm = &d->vms[i];
-		struct journal_ent e = {.op = JOURNAL_WIPE_VM};
+		struct journal_ent e = { .op = JOURNAL_WIPE_VM };
 
 		if (!vm->present || !vm->conf.managed[0])
 			continue;
@@ -230,14 +230,15 @@ void pvd_enforce(struct pvd *d)
 	for (size_t i = 0; i < d->st.n_vms; i++) {
 		struct vm_rec *r = &d->st.vms[i];
 		struct vm *vm = pvd_vm_by_id(d, r->id);
-		struct journal_ent e = {.op = JOURNAL_WIPE_VM};
+		struct journal_ent e = { .op = JOURNAL_WIPE_VM };
 
 		if (!r->lease.valid || now < r->lease.exp)
 			continue;
-		log_warn("vm %s: lease expired %lld s ago without contact (offline lifetime %lld s): "
-			 "crypto-erasing",
-			 vm ? vm->conf.name : r->id, (long long)(now - r->lease.exp),
-			 (long long)r->lease.offline);
+		log_warn(
+			"vm %s: lease expired %lld s ago without contact (offline lifetime %lld s): "
+			"crypto-erasing",
+			vm ? vm->conf.name : r->id, (long long)(now - r->lease.exp),
+			(long long)r->lease.offline);
 		snprintf(e.vm, sizeof(e.vm), "%s", r->id);
 		snprintf(e.reason, sizeof(e.reason), "offline lifetime expired");
 		if (wipe_journal(d, &e) < 0)

@@ -43,8 +43,8 @@ struct vm {
 	int console_fd; /* our end of the VMM's stdio */
 	struct event *console_ev;
 	int log_fd; /* dir/console.log */
-	int last_exit;	/* wait status of the last VMM, -1 if none */
-	int restarts;	/* consecutive restarts without 10 s of uptime */
+	int last_exit; /* wait status of the last VMM, -1 if none */
+	int restarts; /* consecutive restarts without 10 s of uptime */
 	int64_t started_boot_ns;
 	struct event *restart_ev;
 	char last_error[400];
@@ -79,7 +79,7 @@ struct image_ops {
 
 struct pvd {
 	struct event_base *base;
-	char dir[PATH_MAX];	/* state directory (0700) */
+	char dir[PATH_MAX]; /* state directory (0700) */
 	char sock_path[PATH_MAX];
 	char vmm_path[PATH_MAX];
 	const struct image_ops *img;
@@ -138,8 +138,8 @@ void pvd_enforce(struct pvd *d);
 /* check-in and enrollment (checkin.c) */
 void checkin_schedule(struct pvd *d, int64_t seconds);
 void checkin_now(struct pvd *d);
-int __must_check enroll_start(struct pvd *d, struct ctl_conn *c, const char *url,
-			      const char *token, const uint8_t pin[32], const char *name);
+int __must_check enroll_start(struct pvd *d, struct ctl_conn *c, const char *url, const char *token,
+			      const uint8_t pin[32], const char *name);
 
 /* wipes (wipe.c) */
 int __must_check wipe_journal(struct pvd *d, const struct journal_ent *e);
@@ -163,7 +163,6 @@ const char *vm_run_name(enum vm_run r);
 
 /* control socket (ctl.c) */
 int __must_check ctl_listen(struct pvd *d);
-void ctl_reply_async(struct pvd *d, struct ctl_conn *c, int r, const char *code,
-		     const char *msg);
+void ctl_reply_async(struct pvd *d, struct ctl_conn *c, int r, const char *code, const char *msg);
 
 #endif

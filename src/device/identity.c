@@ -127,8 +127,8 @@ int identity_load(struct identity *id, const char *dir, char *err, size_t errlen
 	path_in(p, sizeof(p), dir, "ca.pem");
 	id->ca = load_x509(p);
 	if (!id->key || !id->cert || !id->ca || X509_check_private_key(id->cert, id->key) != 1) {
-		snprintf(err, errlen, "identity: key, certificate or CA missing or mismatched in %s",
-			 dir);
+		snprintf(err, errlen,
+			 "identity: key, certificate or CA missing or mismatched in %s", dir);
 		goto out;
 	}
 	id->enrolled = true;
@@ -161,8 +161,8 @@ int identity_new_key(EVP_PKEY **key, char **csr_pem)
 	int r = -EIO;
 
 	if (!k || !req || !n || !b ||
-	    !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"pocketvm-device",
-					-1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+					(const unsigned char *)"pocketvm-device", -1, -1, 0) ||
 	    !X509_REQ_set_subject_name(req, n) || !X509_REQ_set_pubkey(req, k) ||
 	    !X509_REQ_sign(req, k, EVP_sha256()) || !PEM_write_bio_X509_REQ(b, req))
 		goto out;
@@ -244,7 +244,7 @@ static int shred(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
-	char zero[4096] = {0};
+	char zero[4096] = { 0 };
 
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
@@ -259,7 +259,8 @@ static int shred(const char *path)
 
 int identity_destroy(const char *dir)
 {
-	static const char *const files[] = {"identity.json", "device.key", "device.pem", "ca.pem"};
+	static const char *const files[] = { "identity.json", "device.key", "device.pem",
+					     "ca.pem" };
 	char p[PATH_MAX];
 	int r = 0;
 

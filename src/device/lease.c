@@ -65,9 +65,10 @@ static bool payload_ok(const json_t *p, const struct lease_expect *ex, struct le
 	bool ok = false;
 
 	if (!jx_str(p, "sub", sub, sizeof(sub)) || !jx_str(p, "vm", vm, sizeof(vm)) ||
-	    !jx_str(p, "nonce", nonce, sizeof(nonce)) || !jx_str(p, "state", state, sizeof(state)) ||
-	    !jx_int(p, "iat", &out->iat) || !jx_int(p, "exp", &out->exp) ||
-	    !jx_int(p, "offline", &out->offline) || !jx_int(p, "seq", &out->seq))
+	    !jx_str(p, "nonce", nonce, sizeof(nonce)) ||
+	    !jx_str(p, "state", state, sizeof(state)) || !jx_int(p, "iat", &out->iat) ||
+	    !jx_int(p, "exp", &out->exp) || !jx_int(p, "offline", &out->offline) ||
+	    !jx_int(p, "seq", &out->seq))
 		FAIL("lease: payload lacks or mistypes sub/vm/nonce/state/iat/exp/offline/seq");
 	if (strcmp(sub, ex->device_id) != 0)
 		FAIL("lease: issued to another device");

@@ -16,9 +16,9 @@
 
 struct lease_expect {
 	const char *device_id; /* sub */
-	const char *vm_id;     /* vm */
-	const char *nonce;     /* the nonce this check-in sent */
-	int64_t prev_seq;      /* the highest seq accepted before this answer */
+	const char *vm_id; /* vm */
+	const char *nonce; /* the nonce this check-in sent */
+	int64_t prev_seq; /* the highest seq accepted before this answer */
 };
 
 /*

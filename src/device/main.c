@@ -27,13 +27,14 @@ extern const struct image_ops pvd_image_ops;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: pocketvmd [options]\n"
-		   "  --state-dir DIR          identity, state and VMs (default /var/lib/pocketvm)\n"
-		   "  --socket PATH            control socket (default " CTL_SOCKET_PATH ")\n"
-		   "  --vmm PATH               the VMM binary (default: pocketvm-vmm next to us)\n"
-		   "  --max-checkin-interval S check in at least every S seconds\n"
-		   "  --log-level LEVEL        error, warn, info (default) or debug\n"
-		   "  --fault-inject POINT     tests only: crash at after-erase|after-remove\n");
+	fprintf(f,
+		"usage: pocketvmd [options]\n"
+		"  --state-dir DIR          identity, state and VMs (default /var/lib/pocketvm)\n"
+		"  --socket PATH            control socket (default " CTL_SOCKET_PATH ")\n"
+		"  --vmm PATH               the VMM binary (default: pocketvm-vmm next to us)\n"
+		"  --max-checkin-interval S check in at least every S seconds\n"
+		"  --log-level LEVEL        error, warn, info (default) or debug\n"
+		"  --fault-inject POINT     tests only: crash at after-erase|after-remove\n");
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -89,14 +90,14 @@ static void default_vmm(char *out, size_t cap)
 static int parse_args(struct pvd *d, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"state-dir", required_argument, NULL, 'd'},
-		{"socket", required_argument, NULL, 's'},
-		{"vmm", required_argument, NULL, 'v'},
-		{"max-checkin-interval", required_argument, NULL, 'i'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"fault-inject", required_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "vmm", required_argument, NULL, 'v' },
+		{ "max-checkin-interval", required_argument, NULL, 'i' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "fault-inject", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	enum log_level lvl;
 	int c;
@@ -152,7 +153,7 @@ static void add_event(struct event *ev, const struct timeval *tv)
 
 int main(int argc, char **argv)
 {
-	static struct pvd d = {.listen_fd = -1};
+	static struct pvd d = { .listen_fd = -1 };
 	struct event *term, *intr;
 	int r;
 
@@ -193,7 +194,7 @@ int main(int argc, char **argv)
 	add_event(d.sigchld_ev, NULL);
 	add_event(term, NULL);
 	add_event(intr, NULL);
-	add_event(d.tick_ev, &(struct timeval){.tv_sec = 1});
+	add_event(d.tick_ev, &(struct timeval){ .tv_sec = 1 });
 	supervisor_kill_orphans(&d);
 	/* An interrupted wipe finishes before anything else happens. */
 	wipe_resume(&d);

@@ -12,7 +12,7 @@
 #include "common/util.h"
 
 struct netjob {
-	void (*run)(struct netjob *job);  /* worker thread */
+	void (*run)(struct netjob *job); /* worker thread */
 	void (*done)(struct netjob *job); /* event loop; frees the job */
 };
 

@@ -22,8 +22,9 @@
 	} while (0)
 
 static const char *const cmd_names[] = {
-	[CMD_UNKNOWN] = "unknown", [CMD_LOCK] = "lock",		  [CMD_UNLOCK] = "unlock",
-	[CMD_WIPE_VM] = "wipe_vm", [CMD_WIPE_DEVICE] = "wipe_device", [CMD_UNENROLL] = "unenroll",
+	[CMD_UNKNOWN] = "unknown",	   [CMD_LOCK] = "lock",
+	[CMD_UNLOCK] = "unlock",	   [CMD_WIPE_VM] = "wipe_vm",
+	[CMD_WIPE_DEVICE] = "wipe_device", [CMD_UNENROLL] = "unenroll",
 };
 
 const char *cmd_type_name(enum cmd_type t)
@@ -102,8 +103,7 @@ out:
 	return ok;
 }
 
-bool checkin_parse(const void *buf, size_t len, struct checkin_answer *a, char *err,
-		   size_t errlen)
+bool checkin_parse(const void *buf, size_t len, struct checkin_answer *a, char *err, size_t errlen)
 {
 	json_t *root = jx_load(buf, len, CLIENT_MAX_BODY);
 	char status[16];
@@ -144,14 +144,14 @@ char *checkin_request(const char *nonce, int64_t now, const struct dstate *st,
 	char *txt;
 
 	for (size_t i = 0; i < st->n_vms; i++)
-		json_array_append_new(vms, json_pack("{s:s,s:s}", "id", st->vms[i].id, "state",
-						     running(st->vms[i].id, arg) ? "running"
-										 : "stopped"));
+		json_array_append_new(
+			vms, json_pack("{s:s,s:s}", "id", st->vms[i].id, "state",
+				       running(st->vms[i].id, arg) ? "running" : "stopped"));
 	for (size_t i = 0; i < st->n_acks; i++)
-		json_array_append_new(acks, json_pack("{s:s,s:s,s:s}", "id", st->acks[i].id,
-						      "status",
-						      st->acks[i].done ? "done" : "failed",
-						      "detail", st->acks[i].detail));
+		json_array_append_new(acks,
+				      json_pack("{s:s,s:s,s:s}", "id", st->acks[i].id, "status",
+						st->acks[i].done ? "done" : "failed", "detail",
+						st->acks[i].detail));
 	req = json_pack("{s:s,s:I,s:o,s:o}", "nonce", nonce, "time", (json_int_t)now, "vms", vms,
 			"acks", acks);
 	txt = req ? json_dumps(req, JSON_COMPACT) : NULL;
@@ -159,16 +159,16 @@ char *checkin_request(const char *nonce, int64_t now, const struct dstate *st,
 	return txt;
 }
 
-bool enroll_parse(const void *buf, size_t len, struct identity *id, int64_t *server_time,
-		  char *err, size_t errlen)
+bool enroll_parse(const void *buf, size_t len, struct identity *id, int64_t *server_time, char *err,
+		  size_t errlen)
 {
 	json_t *root = jx_load(buf, len, CLIENT_MAX_BODY), *lk;
 	char *pem = NULL;
 	const char *cert, *ca;
 	bool ok = false;
 
-	if (!json_is_object(root) || !jx_str(root, "device_id", id->device_id,
-					     sizeof(id->device_id)) ||
+	if (!json_is_object(root) ||
+	    !jx_str(root, "device_id", id->device_id, sizeof(id->device_id)) ||
 	    !is_uuid(id->device_id) ||
 	    !jx_str(root, "server_id", id->server_id, sizeof(id->server_id)) ||
 	    !jx_str_opt(root, "group", id->group, sizeof(id->group)) ||
@@ -226,8 +226,8 @@ int proto_enroll(const char *url, const char *token, const uint8_t pin[32], cons
 		 struct identity *id, int64_t *server_time, char *err, size_t errlen)
 {
 	X509 *seen = NULL;
-	struct client_tls tls = {.ca_pin = pin, .pinned_ca = &seen};
-	struct http_resp resp = {0};
+	struct client_tls tls = { .ca_pin = pin, .pinned_ca = &seen };
+	struct http_resp resp = { 0 };
 	struct utsname u;
 	char *csr = NULL, *body = NULL;
 	uint8_t h[32];
@@ -246,8 +246,8 @@ int proto_enroll(const char *url, const char *token, const uint8_t pin[32], cons
 	r = -ENOMEM;
 	if (!body)
 		goto out;
-	r = client_request(url, &tls, "POST", "/v1/enroll", "application/json", body,
-			   strlen(body), &resp, err, errlen);
+	r = client_request(url, &tls, "POST", "/v1/enroll", "application/json", body, strlen(body),
+			   &resp, err, errlen);
 	if (r < 0)
 		goto out;
 	r = enroll_status(&resp, err, errlen);

@@ -58,8 +58,7 @@ struct checkin_answer {
 };
 
 /* Parses a 200 check-in answer; false with the reason in err. */
-bool checkin_parse(const void *buf, size_t len, struct checkin_answer *a, char *err,
-		   size_t errlen);
+bool checkin_parse(const void *buf, size_t len, struct checkin_answer *a, char *err, size_t errlen);
 void checkin_answer_free(struct checkin_answer *a);
 
 /* A fresh random nonce, NONCE_LEN base64url chars + NUL. */
@@ -81,8 +80,8 @@ int __must_check proto_enroll(const char *url, const char *token, const uint8_t 
 			      char *err, size_t errlen);
 
 /* Parses the enrollment answer into *id (key already set); exposed for fuzzing. */
-bool enroll_parse(const void *buf, size_t len, struct identity *id, int64_t *server_time,
-		  char *err, size_t errlen);
+bool enroll_parse(const void *buf, size_t len, struct identity *id, int64_t *server_time, char *err,
+		  size_t errlen);
 
 const char *cmd_type_name(enum cmd_type t);
 

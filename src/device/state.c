@@ -34,7 +34,8 @@ bool is_uuid(const char *s)
 
 		if (pattern[i] == '\0')
 			return c == '\0';
-		if (pattern[i] == '-' ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+		if (pattern[i] == '-' ? c != '-' :
+					!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
 			return false;
 	}
 	return false;
@@ -60,10 +61,10 @@ static bool parse_hex32(const char *p, uint8_t out[32])
 	return true;
 }
 
-#define FAIL(...)                                        \
-	do {                                             \
-		snprintf(err, errlen, __VA_ARGS__);      \
-		goto out;                                \
+#define FAIL(...)                                   \
+	do {                                        \
+		snprintf(err, errlen, __VA_ARGS__); \
+		goto out;                           \
 	} while (0)
 
 static bool parse_vm(const json_t *o, struct vm_rec *vm)
@@ -148,8 +149,8 @@ out:
 	return ok;
 }
 
-bool state_parse(const void *buf, size_t len, const uint8_t key[STATE_KEY_LEN],
-		 struct dstate *out, char *err, size_t errlen)
+bool state_parse(const void *buf, size_t len, const uint8_t key[STATE_KEY_LEN], struct dstate *out,
+		 char *err, size_t errlen)
 {
 	const char *p = buf;
 	uint8_t want[32], got[32];
@@ -197,14 +198,14 @@ static json_t *format_root(const struct dstate *st)
 	for (size_t i = 0; i < st->n_journal; i++) {
 		const struct journal_ent *e = &st->journal[i];
 
-		json_array_append_new(jr, json_pack("{s:s,s:s,s:s,s:s}", "op", op_names[e->op],
-						    "vm", e->vm, "cmd", e->cmd, "reason",
-						    e->reason));
+		json_array_append_new(jr,
+				      json_pack("{s:s,s:s,s:s,s:s}", "op", op_names[e->op], "vm",
+						e->vm, "cmd", e->cmd, "reason", e->reason));
 	}
 	for (size_t i = 0; i < st->n_acks; i++)
-		json_array_append_new(acks, json_pack("{s:s,s:b,s:s}", "id", st->acks[i].id,
-						      "done", st->acks[i].done, "detail",
-						      st->acks[i].detail));
+		json_array_append_new(acks,
+				      json_pack("{s:s,s:b,s:s}", "id", st->acks[i].id, "done",
+						st->acks[i].done, "detail", st->acks[i].detail));
 	return json_pack("{s:i,s:{s:I,s:s,s:I,s:I},s:I,s:s,s:o,s:o,s:o}", "version", 1, "clock",
 			 "hwm", (json_int_t)st->clock.hwm, "boot_id", st->clock.boot_id,
 			 "anchor_time", (json_int_t)st->clock.anchor_time, "anchor_boot_ns",
@@ -212,8 +213,7 @@ static json_t *format_root(const struct dstate *st)
 			 "device_id", st->device_id, "vms", vms, "journal", jr, "acks", acks);
 }
 
-int state_format(const struct dstate *st, const uint8_t key[STATE_KEY_LEN], char **out,
-		 size_t *len)
+int state_format(const struct dstate *st, const uint8_t key[STATE_KEY_LEN], char **out, size_t *len)
 {
 	json_t *root = format_root(st);
 	char *body = root ? json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -242,8 +242,8 @@ int state_format(const struct dstate *st, const uint8_t key[STATE_KEY_LEN], char
 	return 0;
 }
 
-int state_load(const char *path, const uint8_t key[STATE_KEY_LEN], struct dstate *out,
-	       char *err, size_t errlen)
+int state_load(const char *path, const uint8_t key[STATE_KEY_LEN], struct dstate *out, char *err,
+	       size_t errlen)
 {
 	char *buf;
 	size_t len;

@@ -48,15 +48,15 @@ struct vm_rec {
 enum journal_op {
 	JOURNAL_WIPE_VM = 1, /* crypto-erase one VM */
 	JOURNAL_WIPE_DEVICE, /* every managed VM and the identity */
-	JOURNAL_UNENROLL,    /* every managed VM and the identity */
+	JOURNAL_UNENROLL, /* every managed VM and the identity */
 };
 
 /* A wipe in progress: replayed at start until it completes (device/wipe.h). */
 struct journal_ent {
 	enum journal_op op;
-	char vm[ID_LEN + 1];  /* JOURNAL_WIPE_VM: the VM's id */
+	char vm[ID_LEN + 1]; /* JOURNAL_WIPE_VM: the VM's id */
 	char cmd[ID_LEN + 1]; /* the server command to acknowledge, or "" */
-	char reason[64];      /* "command", "offline lifetime", "state lost", ... */
+	char reason[64]; /* "command", "offline lifetime", "state lost", ... */
 };
 
 struct pending_ack {
@@ -82,16 +82,16 @@ struct dstate {
  * message in err (the MAC is checked, in constant time, before any JSON is
  * read) for anything malformed, forged or out of bounds.
  */
-bool state_parse(const void *buf, size_t len, const uint8_t key[STATE_KEY_LEN],
-		 struct dstate *out, char *err, size_t errlen);
+bool state_parse(const void *buf, size_t len, const uint8_t key[STATE_KEY_LEN], struct dstate *out,
+		 char *err, size_t errlen);
 
 /* Serializes and MACs *st; *out is malloc'd. Returns 0 or -errno. */
-int __must_check state_format(const struct dstate *st, const uint8_t key[STATE_KEY_LEN],
-			      char **out, size_t *len);
+int __must_check state_format(const struct dstate *st, const uint8_t key[STATE_KEY_LEN], char **out,
+			      size_t *len);
 
 /* Reads path: 0, -ENOENT (no state yet) or -EBADMSG (message in err). */
-int __must_check state_load(const char *path, const uint8_t key[STATE_KEY_LEN],
-			    struct dstate *out, char *err, size_t errlen);
+int __must_check state_load(const char *path, const uint8_t key[STATE_KEY_LEN], struct dstate *out,
+			    char *err, size_t errlen);
 
 /* Atomically replaces path with *st, durable when it returns 0. */
 int __must_check state_save(const char *path, const uint8_t key[STATE_KEY_LEN],

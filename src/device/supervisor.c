@@ -65,8 +65,9 @@ static unsigned long long proc_start(pid_t pid)
 	if (!f)
 		return 0;
 	if (fgets(buf, sizeof(buf), f) && (s = strrchr(buf, ')')) &&
-	    sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-			  "%*d %*d %llu",
+	    sscanf(s + 2,
+		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+		   "%*d %*d %llu",
 		   &t) != 1)
 		t = 0;
 	fclose(f);
@@ -131,8 +132,8 @@ static void write_pidfile(const struct vm *vm)
 static int spawn(struct pvd *d, struct vm *vm, int key_fd, char *err, size_t errlen)
 {
 	char p[PATH_MAX + VMCONF_PATH_MAX], argbuf[8192], *argv[32];
-	int sv[2] = {-1, -1}, disk = -1, log = -1, r = 0, fds[5];
-	struct sandbox_spawn sp = {.argv = argv, .fds = fds, .nr_fds = 3};
+	int sv[2] = { -1, -1 }, disk = -1, log = -1, r = 0, fds[5];
+	struct sandbox_spawn sp = { .argv = argv, .fds = fds, .nr_fds = 3 };
 	pid_t pid;
 
 	vmm_argv(d->vmm_path, vm->dir, &vm->conf, key_fd >= 0, argbuf, sizeof(argbuf), argv,
@@ -231,8 +232,8 @@ struct unlock_job {
 static void unlock_run(struct netjob *job)
 {
 	struct unlock_job *j = (struct unlock_job *)job;
-	struct client_tls tls = {.ca = j->ca};
-	struct http_resp resp = {0};
+	struct client_tls tls = { .ca = j->ca };
+	struct http_resp resp = { 0 };
 	char err[256];
 
 	j->r = j->img->unlock(j->image, j->dir, &j->key_fd, j->err, sizeof(j->err));
@@ -244,7 +245,8 @@ static void unlock_run(struct netjob *job)
 	    client_request(j->url, &tls, "GET", "/v1/server", NULL, NULL, 0, &resp, err,
 			   sizeof(err)) < 0) {
 		j->r = -EHOSTUNREACH;
-		snprintf(j->err, sizeof(j->err), "the server cannot be reached (no contact, no key)");
+		snprintf(j->err, sizeof(j->err),
+			 "the server cannot be reached (no contact, no key)");
 	}
 	http_resp_free(&resp);
 	X509_free(j->ca);
@@ -253,9 +255,9 @@ static void unlock_run(struct netjob *job)
 
 static const char *unlock_code(int r)
 {
-	return r == -EHOSTUNREACH ? "server_unreachable"
-	       : r == -EACCES	  ? "key_release_refused"
-				  : "open_failed";
+	return r == -EHOSTUNREACH ? "server_unreachable" :
+	       r == -EACCES	  ? "key_release_refused" :
+				    "open_failed";
 }
 
 static bool lease_ok(struct pvd *d, struct vm *vm, const char **code, char *err, size_t errlen);
@@ -329,7 +331,8 @@ static bool lease_ok(struct pvd *d, struct vm *vm, const char **code, char *err,
 			 (long long)-left);
 		return false;
 	}
-	if (r->lease.locked || strcmp(r->state, "locked") == 0 || strcmp(r->state, "revoked") == 0) {
+	if (r->lease.locked || strcmp(r->state, "locked") == 0 ||
+	    strcmp(r->state, "revoked") == 0) {
 		*code = "locked";
 		snprintf(err, errlen, "vm %s is %s by the enterprise", vm->conf.name,
 			 strcmp(r->state, "revoked") == 0 ? "revoked" : "locked");
@@ -428,7 +431,8 @@ void vm_reaped(struct pvd *d, pid_t pid, int status)
 			unlink(p);
 		}
 		if (WIFEXITED(status))
-			log_info("vm %s: exited with status %d", vm->conf.name, WEXITSTATUS(status));
+			log_info("vm %s: exited with status %d", vm->conf.name,
+				 WEXITSTATUS(status));
 		else
 			log_info("vm %s: killed by signal %d", vm->conf.name, WTERMSIG(status));
 		if (!vm->want_running || !vm->present || vm->conf.restart == RESTART_NO ||
@@ -436,15 +440,15 @@ void vm_reaped(struct pvd *d, pid_t pid, int status)
 			vm->want_running = false;
 			return;
 		}
-		vm->restarts = boot_ns() - vm->started_boot_ns > STABLE_UPTIME_NS ? 0
-										   : vm->restarts + 1;
+		vm->restarts =
+			boot_ns() - vm->started_boot_ns > STABLE_UPTIME_NS ? 0 : vm->restarts + 1;
 		delay = vm->restarts > 6 ? 60 : 1LL << vm->restarts;
 		log_info("vm %s: restarting in %lld s (policy %s)", vm->conf.name, (long long)delay,
 			 restart_name(vm->conf.restart));
 		vm->d = d;
 		if (!vm->restart_ev)
 			vm->restart_ev = evtimer_new(d->base, on_restart, vm);
-		evtimer_add(vm->restart_ev, &(struct timeval){.tv_sec = delay});
+		evtimer_add(vm->restart_ev, &(struct timeval){ .tv_sec = delay });
 		return;
 	}
 }

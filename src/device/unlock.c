@@ -21,7 +21,7 @@ static int img_unlock(const char *image, const char *state_dir, int *key_fd, cha
 		      size_t errlen)
 {
 	char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
-	struct unlock_opts o = {0};
+	struct unlock_opts o = { 0 };
 	struct image_header h;
 	struct image_io io;
 	struct secret *dek = NULL;
@@ -52,11 +52,11 @@ static int img_unlock(const char *image, const char *state_dir, int *key_fd, cha
 	image_header_release(&h);
 	if (r < 0) {
 		snprintf(err, errlen, "%s",
-			 r == -EHOSTUNREACH ? "the server cannot be reached (no contact, no key)"
-			 : r == -EACCES	    ? "the server refused to release the key "
-					      "(revoked, locked or not allowed)"
-			 : r == -EKEYREVOKED ? "the image was crypto-erased"
-					     : strerror(-r));
+			 r == -EHOSTUNREACH ? "the server cannot be reached (no contact, no key)" :
+			 r == -EACCES	    ? "the server refused to release the key "
+					      "(revoked, locked or not allowed)" :
+			 r == -EKEYREVOKED  ? "the image was crypto-erased" :
+					      strerror(-r));
 		return r == -EKEYREVOKED ? -EACCES : r;
 	}
 	r = secret_to_fd(dek, key_fd);

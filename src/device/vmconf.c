@@ -99,12 +99,12 @@ void vmm_argv(const char *vmm, const char *dir, const struct vmconf *c, bool hav
 {
 	size_t n = 0, off = 0;
 
-#define ARG(...)                                                                          \
-	do {                                                                              \
-		if (n + 1 < max && off < cap) {                                           \
-			argv[n++] = buf + off;                                            \
-			off += (size_t)snprintf(buf + off, cap - off, __VA_ARGS__) + 1;   \
-		}                                                                         \
+#define ARG(...)                                                                        \
+	do {                                                                            \
+		if (n + 1 < max && off < cap) {                                         \
+			argv[n++] = buf + off;                                          \
+			off += (size_t)snprintf(buf + off, cap - off, __VA_ARGS__) + 1; \
+		}                                                                       \
 	} while (0)
 	ARG("%s", vmm);
 	ARG("--kernel");

@@ -100,7 +100,7 @@ struct ack_job {
 static void ack_run(struct netjob *job)
 {
 	struct ack_job *j = (struct ack_job *)job;
-	struct client_tls tls = {.ca = j->ca, .cert = j->cert, .key = j->key};
+	struct client_tls tls = { .ca = j->ca, .cert = j->cert, .key = j->key };
 	struct http_resp resp;
 	char path[128], err[256];
 
@@ -156,8 +156,8 @@ static void post_ack(struct pvd *d, const struct journal_ent *e)
 	snprintf(j->url, sizeof(j->url), "%s", d->id.url);
 	snprintf(j->cmd, sizeof(j->cmd), "%s", e->cmd);
 	snprintf(j->body, sizeof(j->body), "{\"status\":\"done\",\"detail\":\"%s\"}",
-		 e->op == JOURNAL_UNENROLL ? "unenrolled: managed VMs wiped, identity deleted"
-					   : "device wiped: managed VMs erased, identity deleted");
+		 e->op == JOURNAL_UNENROLL ? "unenrolled: managed VMs wiped, identity deleted" :
+					     "device wiped: managed VMs erased, identity deleted");
 	X509_up_ref(j->ca = d->id.ca);
 	X509_up_ref(j->cert = d->id.cert);
 	EVP_PKEY_up_ref(j->key = d->id.key);

@@ -16,7 +16,7 @@
 
 static int pump(int sock)
 {
-	struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = sock, .events = POLLIN}};
+	struct pollfd p[2] = { { .fd = 0, .events = POLLIN }, { .fd = sock, .events = POLLIN } };
 	char buf[4096];
 	bool in_open = true;
 
@@ -49,7 +49,7 @@ static int pump(int sock)
 
 int console_main(int argc, char *argv[])
 {
-	struct devcmd c = {.name = "console", .usage = "NAME"};
+	struct devcmd c = { .name = "console", .usage = "NAME" };
 	struct termios old, raw;
 	bool tty = isatty(0);
 	json_t *ans;

@@ -16,29 +16,29 @@ static const struct {
 	const char *code;
 	const char *hint;
 } hints[] = {
-	{"not_enrolled", "enroll first: pocketvm enroll URL TOKEN --ca-sha256 HEX"},
-	{"server_unreachable", "check the network and the server URL; work VMs open only "
-			       "with the server's answer"},
-	{"lease_expired", "the VM outlived its offline lifetime; it is being wiped"},
-	{"no_lease", "the server has not granted this VM a lease yet: pocketvm status shows the "
-		     "last check-in"},
-	{"locked", "the enterprise has locked this VM"},
-	{"key_release_refused", "the server refused the key: the VM or device is revoked, "
-				"locked, or not allowed by policy"},
-	{"permission_denied", "run as root"},
-	{"token_refused", "ask the administrator for a new enrollment token"},
-	{"ca_pin_mismatch", "the server's CA does not match --ca-sha256: wrong server, or an "
-			    "interception"},
-	{"already_enrolled", "this device already has an identity"},
+	{ "not_enrolled", "enroll first: pocketvm enroll URL TOKEN --ca-sha256 HEX" },
+	{ "server_unreachable", "check the network and the server URL; work VMs open only "
+				"with the server's answer" },
+	{ "lease_expired", "the VM outlived its offline lifetime; it is being wiped" },
+	{ "no_lease", "the server has not granted this VM a lease yet: pocketvm status shows the "
+		      "last check-in" },
+	{ "locked", "the enterprise has locked this VM" },
+	{ "key_release_refused", "the server refused the key: the VM or device is revoked, "
+				 "locked, or not allowed by policy" },
+	{ "permission_denied", "run as root" },
+	{ "token_refused", "ask the administrator for a new enrollment token" },
+	{ "ca_pin_mismatch", "the server's CA does not match --ca-sha256: wrong server, or an "
+			     "interception" },
+	{ "already_enrolled", "this device already has an identity" },
 };
 
 int devcmd_parse(struct devcmd *c, int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	int o;
 
@@ -53,7 +53,8 @@ int devcmd_parse(struct devcmd *c, int argc, char *argv[])
 			c->json = true;
 			break;
 		case 'h':
-			printf("Usage: pocketvm %s %s [--json] [--socket PATH]\n", c->name, c->usage);
+			printf("Usage: pocketvm %s %s [--json] [--socket PATH]\n", c->name,
+			       c->usage);
 			return 0;
 		default:
 			fprintf(stderr, "Usage: pocketvm %s %s [--json] [--socket PATH]\n", c->name,
@@ -87,8 +88,8 @@ int devcmd_call(struct devcmd *c, json_t *req, json_t **ans, int *keep_fd)
 		if (c->json)
 			printf("{\"ok\": false, \"error\": \"%s\", \"message\": \"%s\"}\n",
 			       r == -ENOENT || r == -ECONNREFUSED ? "no_daemon" : "ctl_failed",
-			       r == -ENOENT || r == -ECONNREFUSED ? "pocketvmd is not running"
-								  : "no answer from pocketvmd");
+			       r == -ENOENT || r == -ECONNREFUSED ? "pocketvmd is not running" :
+								    "no answer from pocketvmd");
 		else
 			fprintf(stderr, "pocketvm %s: %s\n", c->name, err);
 		return r == -ENOENT || r == -ECONNREFUSED ? EXIT_NO_DAEMON : 1;

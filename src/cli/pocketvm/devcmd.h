@@ -15,7 +15,7 @@
 #define EXIT_NO_DAEMON 3
 
 struct devcmd {
-	const char *name;  /* subcommand, for messages */
+	const char *name; /* subcommand, for messages */
 	const char *usage; /* its one-line synopsis after the name */
 	const char *sock;
 	bool json;

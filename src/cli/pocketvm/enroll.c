@@ -10,8 +10,7 @@
 
 int enroll_main(int argc, char *argv[])
 {
-	struct devcmd c = {.name = "enroll",
-			   .usage = "URL TOKEN --ca-sha256 HEX [--name NAME]"};
+	struct devcmd c = { .name = "enroll", .usage = "URL TOKEN --ca-sha256 HEX [--name NAME]" };
 	const char *pin = NULL, *name = NULL;
 	char host[64] = "device";
 	json_t *req, *ans;

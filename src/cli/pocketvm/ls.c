@@ -23,7 +23,7 @@ static void row(json_t *vm)
 
 int ls_main(int argc, char *argv[])
 {
-	struct devcmd c = {.name = "ls", .usage = ""};
+	struct devcmd c = { .name = "ls", .usage = "" };
 	json_t *ans, *vms, *vm;
 	size_t i;
 	int r = devcmd_parse(&c, argc, argv);

@@ -48,7 +48,8 @@ static int load_conf(const char *dir, struct vmconf *c)
 	}
 	free(buf);
 	if (c->managed[0]) {
-		fprintf(stderr, "pocketvm run: %s is a work VM: start it with `pocketvm start %s`\n",
+		fprintf(stderr,
+			"pocketvm run: %s is a work VM: start it with `pocketvm start %s`\n",
 			c->name, c->name);
 		return -EPERM;
 	}
@@ -113,8 +114,12 @@ static int open_disk(const char *dir, const struct vmconf *c, const struct key_s
 static int run_vm(const char *vmm, const char *dir, const struct vmconf *c, int disk, int key)
 {
 	char buf[8192], *argv[32];
-	int fds[5] = {0, 1, 2, disk, key}, status, r;
-	struct sandbox_spawn sp = {.argv = argv, .fds = fds, .nr_fds = disk < 0 ? 3 : key < 0 ? 4 : 5};
+	int fds[5] = { 0, 1, 2, disk, key }, status, r;
+	struct sandbox_spawn sp = { .argv = argv,
+				    .fds = fds,
+				    .nr_fds = disk < 0 ? 3 :
+					      key < 0  ? 4 :
+							 5 };
 	pid_t pid;
 
 	vmm_argv(vmm, dir, c, key >= 0, buf, sizeof(buf), argv, 32);
@@ -132,7 +137,8 @@ static int run_vm(const char *vmm, const char *dir, const struct vmconf *c, int 
 		if (errno != EINTR)
 			return 1;
 	if (WIFSIGNALED(status)) {
-		fprintf(stderr, "pocketvm run: the VMM was killed by signal %d\n", WTERMSIG(status));
+		fprintf(stderr, "pocketvm run: the VMM was killed by signal %d\n",
+			WTERMSIG(status));
 		return 128 + WTERMSIG(status);
 	}
 	return WEXITSTATUS(status);
@@ -141,12 +147,12 @@ static int run_vm(const char *vmm, const char *dir, const struct vmconf *c, int 
 int run_main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
-		{"vmm", required_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
+		{ "vmm", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
 		KEY_SOURCE_OPTIONS,
-		{0},
+		{ 0 },
 	};
-	struct key_source ks = {.key_fd = -1};
+	struct key_source ks = { .key_fd = -1 };
 	char vmm[PATH_MAX];
 	struct vmconf c;
 	int o, disk, key;

@@ -32,9 +32,8 @@ static void print_status(json_t *a)
 		if (json_is_integer(lc)) {
 			fmt_time(json_integer_value(lc), t, sizeof(t));
 			fmt_duration(trusted - json_integer_value(lc), ago, sizeof(ago));
-			printf("Last contact:   %s (%s ago)\n", t, trusted > json_integer_value(lc)
-									   ? ago
-									   : "0s");
+			printf("Last contact:   %s (%s ago)\n", t,
+			       trusted > json_integer_value(lc) ? ago : "0s");
 		} else {
 			printf("Last contact:   none since pocketvmd started\n");
 		}
@@ -56,7 +55,7 @@ static void print_status(json_t *a)
 
 int status_main(int argc, char *argv[])
 {
-	struct devcmd c = {.name = "status", .usage = ""};
+	struct devcmd c = { .name = "status", .usage = "" };
 	json_t *ans;
 	int r = devcmd_parse(&c, argc, argv);
 

@@ -6,7 +6,7 @@
 
 static int vm_cmd(const char *cmd, int argc, char *argv[])
 {
-	struct devcmd c = {.name = cmd, .usage = "NAME"};
+	struct devcmd c = { .name = cmd, .usage = "NAME" };
 	json_t *ans;
 	int r = devcmd_parse(&c, argc, argv);
 

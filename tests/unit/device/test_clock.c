@@ -45,7 +45,7 @@ static int f_id(void *ctx, char out[TCLOCK_BOOT_ID_LEN + 1])
 	return 0;
 }
 
-static const struct tclock_source_ops fake_ops = {f_boot, f_wall, f_id};
+static const struct tclock_source_ops fake_ops = { f_boot, f_wall, f_id };
 
 static void fake_boot(struct fake *f, char c, int64_t wall)
 {
@@ -222,7 +222,7 @@ static void test_saved_anchor_from_same_boot_bogus(void **s)
 {
 	struct fake f;
 	struct tclock tc;
-	struct tclock_saved sv = {.hwm = T0 + 100, .anchor_time = T0, .anchor_boot_ns = -1};
+	struct tclock_saved sv = { .hwm = T0 + 100, .anchor_time = T0, .anchor_boot_ns = -1 };
 
 	fake_boot(&f, 'a', T0);
 	memcpy(sv.boot_id, f.boot_id, sizeof(sv.boot_id));
@@ -235,7 +235,7 @@ static void test_hwm_never_decreases_with_old_anchor(void **s)
 {
 	struct fake f;
 	struct tclock tc;
-	struct tclock_saved sv = {.hwm = T0 + 5000, .anchor_time = T0, .anchor_boot_ns = 0};
+	struct tclock_saved sv = { .hwm = T0 + 5000, .anchor_time = T0, .anchor_boot_ns = 0 };
 
 	/* Same boot, anchor older than the mark: the mark wins. */
 	fake_boot(&f, 'a', T0);
@@ -258,7 +258,7 @@ static void test_zero_saved_is_no_saved(void **s)
 {
 	struct fake f;
 	struct tclock tc;
-	struct tclock_saved sv = {0};
+	struct tclock_saved sv = { 0 };
 
 	fake_boot(&f, 'a', T0);
 	assert_int_equal(tclock_init(&tc, &fake_ops, &f, &sv), 0);

@@ -72,7 +72,7 @@ static json_t *sign(json_t *p)
 	return sign_with(p, priv, "ES256", "pocketvm-lease+jwt");
 }
 
-static const struct lease_expect ex = {DEV, VM1, NONCE, 41};
+static const struct lease_expect ex = { DEV, VM1, NONCE, 41 };
 
 static void test_valid(void **s)
 {

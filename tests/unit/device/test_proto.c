@@ -25,11 +25,13 @@
 
 static const char answer[] =
 	"{\"device_id\":\"" DEV "\",\"status\":\"active\",\"server_time\":1764324001,\"seq\":42,"
-	"\"checkin_interval\":300,\"vms\":[{\"id\":\"" VM1 "\",\"name\":\"work\",\"state\":\"active\","
+	"\"checkin_interval\":300,\"vms\":[{\"id\":\"" VM1
+	"\",\"name\":\"work\",\"state\":\"active\","
 	"\"tang_path\":\"/tang/" VM1 "\",\"kid\":\"Jm1\",\"image\":null}],"
 	"\"leases\":[{\"vm\":\"" VM1 "\",\"lease\":{\"protected\":\"e30\",\"payload\":\"e30\","
-	"\"signature\":\"AA\"}}],\"commands\":[{\"id\":\"" CMD "\",\"type\":\"wipe_vm\",\"vm\":\"" VM1
-	"\",\"created\":1},{\"id\":\"" CMD "\",\"type\":\"self_destruct\",\"vm\":null}]}";
+	"\"signature\":\"AA\"}}],\"commands\":[{\"id\":\"" CMD
+	"\",\"type\":\"wipe_vm\",\"vm\":\"" VM1 "\",\"created\":1},{\"id\":\"" CMD
+	"\",\"type\":\"self_destruct\",\"vm\":null}]}";
 
 static void test_checkin_answer(void **s)
 {
@@ -77,7 +79,8 @@ static void test_checkin_refusals(void **s)
 	assert_false(parse_edited("\"checkin_interval\":300", "\"checkin_interval\":0"));
 	assert_false(parse_edited("\"server_time\":1764324001", "\"server_time\":-1"));
 	assert_false(parse_edited("\"id\":\"" VM1, "\"id\":\"../../etc"));
-	assert_false(parse_edited("\"type\":\"wipe_vm\",\"vm\":\"" VM1, "\"type\":\"wipe_vm\",\"vm\":\"x"));
+	assert_false(parse_edited("\"type\":\"wipe_vm\",\"vm\":\"" VM1,
+				  "\"type\":\"wipe_vm\",\"vm\":\"x"));
 	assert_false(parse_edited("\"lease\":{", "\"lease\":[{"));
 	assert_false(parse_edited("{\"device_id\"", "[{\"device_id\""));
 	assert_true(parse_edited("\"status\":\"active\"", "\"status\":\"revoked\""));
@@ -92,11 +95,14 @@ static void test_checkin_limits(void **s)
 
 	assert_non_null(a);
 	/* More commands than the device takes in one answer. */
-	n = (size_t)snprintf(buf, cap, "{\"device_id\":\"" DEV "\",\"status\":\"active\","
+	n = (size_t)snprintf(buf, cap,
+			     "{\"device_id\":\"" DEV "\",\"status\":\"active\","
 			     "\"server_time\":1,\"seq\":1,\"checkin_interval\":5,\"commands\":[");
 	for (int i = 0; i <= PROTO_MAX_CMDS; i++)
-		n += (size_t)snprintf(buf + n, cap - n, "%s{\"id\":\"" CMD "\",\"type\":\"lock\","
-				      "\"vm\":\"" VM1 "\"}", i ? "," : "");
+		n += (size_t)snprintf(buf + n, cap - n,
+				      "%s{\"id\":\"" CMD "\",\"type\":\"lock\","
+				      "\"vm\":\"" VM1 "\"}",
+				      i ? "," : "");
 	snprintf(buf + n, cap - n, "]}");
 	assert_false(checkin_parse(buf, strlen(buf), a, err, sizeof(err)));
 	/* Nesting deeper than 16. */
@@ -161,8 +167,9 @@ static void test_nonce(void **s)
 	proto_nonce(a);
 	proto_nonce(b);
 	assert_int_equal(strlen(a), NONCE_LEN);
-	assert_int_equal(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-			 NONCE_LEN);
+	assert_int_equal(
+		strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+		NONCE_LEN);
 	assert_string_not_equal(a, b);
 }
 
@@ -244,10 +251,10 @@ static void test_sha256_hex(void **s)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_checkin_answer), cmocka_unit_test(test_checkin_refusals),
-		cmocka_unit_test(test_checkin_limits), cmocka_unit_test(test_enroll_answer),
+		cmocka_unit_test(test_checkin_answer),	cmocka_unit_test(test_checkin_refusals),
+		cmocka_unit_test(test_checkin_limits),	cmocka_unit_test(test_enroll_answer),
 		cmocka_unit_test(test_checkin_request), cmocka_unit_test(test_nonce),
-		cmocka_unit_test(test_ctl_request),    cmocka_unit_test(test_vmconf),
+		cmocka_unit_test(test_ctl_request),	cmocka_unit_test(test_vmconf),
 		cmocka_unit_test(test_sha256_hex),
 	};
 

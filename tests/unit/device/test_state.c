@@ -19,12 +19,12 @@
 #define VM1 "7d2e0000-0000-4000-8000-000000000001"
 #define CMD1 "c1a20000-0000-4000-8000-000000000002"
 
-static const uint8_t key[STATE_KEY_LEN] = {1, 2, 3, 4, 5};
+static const uint8_t key[STATE_KEY_LEN] = { 1, 2, 3, 4, 5 };
 
 static void fill(struct dstate *st)
 {
 	struct vm_rec *vm;
-	struct journal_ent e = {.op = JOURNAL_WIPE_VM, .vm = VM1, .cmd = CMD1};
+	struct journal_ent e = { .op = JOURNAL_WIPE_VM, .vm = VM1, .cmd = CMD1 };
 
 	memset(st, 0, sizeof(*st));
 	st->clock.hwm = 1764324000;
@@ -37,7 +37,7 @@ static void fill(struct dstate *st)
 	assert_non_null(vm);
 	strcpy(vm->name, "work");
 	strcpy(vm->state, "active");
-	vm->lease = (struct lease_info){true, false, 1764324000, 1764367200, 43200, 42};
+	vm->lease = (struct lease_info){ true, false, 1764324000, 1764367200, 43200, 42 };
 	strcpy(e.reason, "command");
 	assert_int_equal(state_journal_add(st, &e), 0);
 	assert_int_equal(state_ack_add(st, CMD1, true, "vm wiped"), 0);
@@ -106,7 +106,7 @@ static void test_lease_extension_forgery_refused(void **s)
 static void test_wrong_key_refused(void **s)
 {
 	struct dstate a, b;
-	uint8_t other[STATE_KEY_LEN] = {9};
+	uint8_t other[STATE_KEY_LEN] = { 9 };
 	char *buf, err[128];
 	size_t len;
 
@@ -171,7 +171,7 @@ static void test_save_load_atomic(void **s)
 static void test_tables(void **s)
 {
 	struct dstate st;
-	struct journal_ent e = {.op = JOURNAL_WIPE_DEVICE};
+	struct journal_ent e = { .op = JOURNAL_WIPE_DEVICE };
 	char id[ID_LEN + 1];
 
 	memset(&st, 0, sizeof(st));
