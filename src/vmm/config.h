@@ -18,7 +18,7 @@
 
 enum console_kind {
 	CONSOLE_STDIO,
-	CONSOLE_SOCKET,		/* a unix socket the VMM listens on */
+	CONSOLE_SOCKET, /* a unix socket the VMM listens on */
 	CONSOLE_NONE,
 };
 
@@ -31,7 +31,7 @@ struct disk_config {
 struct port_config {
 	char *name;
 	char *path;
-	bool listen;		/* the VMM listens on path; otherwise it connects */
+	bool listen; /* the VMM listens on path; otherwise it connects */
 };
 
 struct vmm_config {

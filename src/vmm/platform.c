@@ -62,7 +62,7 @@ static int build(struct platform *p, const struct vmm_config *cfg)
 		.pci_mmio_base = PCI_MMIO_BASE,
 		.pci_mmio_size = PCI_MMIO_SIZE,
 	};
-	int ret = vm_create(&p->vm, cfg->mem_mib, (int)cfg->vcpus);
+	int ret = vm_init(&p->vm, cfg->mem_mib, (int)cfg->vcpus);
 
 	if (ret) {
 		log_error("vmm: cannot create the VM (/dev/kvm): %s", strerror(-ret));
@@ -71,8 +71,10 @@ static int build(struct platform *p, const struct vmm_config *cfg)
 	p->vm_created = true;
 	if (cfg->console != CONSOLE_NONE) {
 		ret = console_new(&p->vm, cfg->console, cfg->console_path, &p->con);
-		if (ret)
+		if (ret) {
+			log_error("vmm: cannot set up the console: %s", strerror(-ret));
 			return ret;
+		}
 	}
 	ret = power_init(&p->vm);
 	if (!ret)
