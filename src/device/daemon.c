@@ -155,6 +155,7 @@ static struct vm *free_slot(struct pvd *d)
 static void load_vm(struct pvd *d, const char *name)
 {
 	char dir[PATH_MAX], p[PATH_MAX + 16], err[256], *buf;
+	struct event *restart_ev;
 	struct vmconf c;
 	struct vm *vm;
 	size_t len;
@@ -169,6 +170,7 @@ static void load_vm(struct pvd *d, const char *name)
 			log_warn("vm %s: cannot read %s: %s", name, p, strerror(-r));
 		return;
 	}
+	err[0] = '\0';
 	if (!vmconf_parse(buf, len, &c, err, sizeof(err)) || strcmp(c.name, name) != 0) {
 		log_warn("vm %s: %s", name, err[0] ? err : "name differs from its directory");
 		free(buf);
@@ -182,14 +184,20 @@ static void load_vm(struct pvd *d, const char *name)
 			log_warn("vm %s: more than %d VMs, ignored", name, MAX_VMS);
 			return;
 		}
+		restart_ev = vm->restart_ev; /* bound to this slot: reused */
 		memset(vm, 0, sizeof(*vm));
+		vm->d = d;
+		vm->restart_ev = restart_ev;
 		vm->console_fd = -1;
 		vm->log_fd = -1;
 		vm->last_exit = -1;
 	}
 	vm->present = true;
+	vm->seen = true;
 	snprintf(vm->dir, sizeof(vm->dir), "%s", dir);
-	vm->conf = c;
+	/* A running VM keeps the configuration it was started with. */
+	if (vm->run == VM_STOPPED)
+		vm->conf = c;
 }
 
 void pvd_scan_vms(struct pvd *d)
@@ -203,12 +211,15 @@ void pvd_scan_vms(struct pvd *d)
 	if (!dir)
 		return;
 	for (size_t i = 0; i < MAX_VMS; i++)
-		if (d->vms[i].run == VM_STOPPED)
-			d->vms[i].present = false;
+		d->vms[i].seen = false;
 	while ((de = readdir(dir)))
 		if (vm_name_ok(de->d_name))
 			load_vm(d, de->d_name);
 	closedir(dir);
+	/* Directories that went away: forget the VM once it is stopped. */
+	for (size_t i = 0; i < MAX_VMS; i++)
+		if (d->vms[i].present && !d->vms[i].seen && d->vms[i].run == VM_STOPPED)
+			d->vms[i].present = false;
 }
 
 int64_t pvd_lease_left(struct pvd *d, const struct vm *vm)

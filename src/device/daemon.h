@@ -35,6 +35,7 @@ struct ctl_conn;
 
 struct vm {
 	bool present;
+	bool seen; /* found by the current directory scan */
 	char dir[PATH_MAX];
 	struct vmconf conf;
 	enum vm_run run;
