@@ -45,6 +45,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		checkin_answer_free(a);
 	}
 	free(a);
+	{
+		json_t *j = json_loadb((const char *)data, size, 0, NULL);
+		struct manifest m;
+
+		if (j)
+			manifest_verify(j, lease_key(), "n", "v", &m, err, sizeof(err));
+		json_decref(j);
+	}
 	memset(&id, 0, sizeof(id));
 	enroll_parse(data, size, &id, &t, err, sizeof(err));
 	identity_clear(&id);

@@ -238,6 +238,7 @@ static void checkin_done(struct netjob *job)
 	} else {
 		d->interval = a.interval;
 		apply_answer(d, j, &a);
+		provision_check(d, a.vms, a.n_vms);
 		checkin_answer_free(&a);
 		d->backoff = 0;
 		d->last_error[0] = '\0';

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
@@ -13,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "device/identity.h"
+#include "common/util.h"
 #include "device/jsonx.h"
 
 struct sink {
@@ -199,5 +201,99 @@ int client_request(const char *base_url, const struct client_tls *tls, const cha
 out:
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
+	return r;
+}
+
+struct fsink {
+	int fd;
+	unsigned long long left;
+	unsigned long long written;
+	bool overflow;
+	char errbody[256];
+	size_t errlen;
+	long status;
+	CURL *c;
+};
+
+static size_t on_file_data(char *p, size_t sz, size_t n, void *arg)
+{
+	struct fsink *s = arg;
+	size_t len = sz * n, off = 0;
+
+	if (!s->status)
+		curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &s->status);
+	if (s->status != 200 && s->status != 206) {
+		/* An error body: keep its start for the message. */
+		size_t k = MIN(len, sizeof(s->errbody) - 1 - s->errlen);
+
+		memcpy(s->errbody + s->errlen, p, k);
+		s->errlen += k;
+		s->errbody[s->errlen] = '\0';
+		return len;
+	}
+	if (len > s->left) {
+		s->overflow = true;
+		return 0;
+	}
+	while (off < len) {
+		ssize_t w = write(s->fd, p + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 0;
+		off += (size_t)w;
+	}
+	s->left -= len;
+	s->written += len;
+	return len;
+}
+
+long long client_download(const char *base_url, const struct client_tls *tls, const char *path,
+			  int fd, unsigned long long offset, unsigned long long max, char *err,
+			  size_t errlen)
+{
+	struct fsink s = { .fd = fd, .left = max > offset ? max - offset : 0 };
+	char url[2048], range[64];
+	CURLcode cc;
+	long long r;
+
+	s.c = curl_easy_init();
+	if (!s.c || snprintf(url, sizeof(url), "%s%s", base_url, path) >= (int)sizeof(url))
+		return -ENOMEM;
+	curl_easy_setopt(s.c, CURLOPT_URL, url);
+	curl_easy_setopt(s.c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(s.c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(s.c, CURLOPT_CONNECTTIMEOUT, 5L);
+	/* Large files: no overall timeout, but give up below 1 KiB/s for 30 s. */
+	curl_easy_setopt(s.c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(s.c, CURLOPT_LOW_SPEED_TIME, 30L);
+	curl_easy_setopt(s.c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+	curl_easy_setopt(s.c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(s.c, CURLOPT_CAINFO, NULL);
+	curl_easy_setopt(s.c, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(s.c, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl_easy_setopt(s.c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+	curl_easy_setopt(s.c, CURLOPT_SSL_CTX_DATA, (void *)tls);
+	curl_easy_setopt(s.c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	if (offset) {
+		snprintf(range, sizeof(range), "%llu-", offset);
+		curl_easy_setopt(s.c, CURLOPT_RANGE, range);
+	}
+	curl_easy_setopt(s.c, CURLOPT_WRITEFUNCTION, on_file_data);
+	curl_easy_setopt(s.c, CURLOPT_WRITEDATA, &s);
+	cc = curl_easy_perform(s.c);
+	curl_easy_getinfo(s.c, CURLINFO_RESPONSE_CODE, &s.status);
+	if (cc != CURLE_OK) {
+		r = s.overflow ? -EMSGSIZE : map_curl_error(cc);
+		snprintf(err, errlen, "GET %s: %s", url,
+			 s.overflow ? "larger than announced" : curl_easy_strerror(cc));
+	} else if (s.status != (offset ? 206 : 200)) {
+		r = -EPROTO;
+		snprintf(err, errlen, "GET %s: HTTP %ld %.120s", url, s.status, s.errbody);
+	} else {
+		r = (long long)s.written;
+	}
+	curl_easy_cleanup(s.c);
 	return r;
 }

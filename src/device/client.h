@@ -52,4 +52,14 @@ int __must_check client_request(const char *base_url, const struct client_tls *t
 				const void *body, size_t len, struct http_resp *out, char *err,
 				size_t errlen);
 
+/*
+ * Downloads base_url + path into fd from byte offset on (a Range request
+ * when offset > 0), at most max bytes in all. Returns the bytes written,
+ * -EHOSTUNREACH, -EPERM (TLS), -EMSGSIZE (more than max) or -EPROTO (an
+ * HTTP error: err has the status and code).
+ */
+long long __must_check client_download(const char *base_url, const struct client_tls *tls,
+				       const char *path, int fd, unsigned long long offset,
+				       unsigned long long max, char *err, size_t errlen);
+
 #endif

@@ -104,6 +104,7 @@ struct pvd {
 	char nonce[64];
 	struct ctl_conn *enroll_waiter;
 	bool ack_inflight;
+	bool provisioning; /* an image download is running (one at a time) */
 	int64_t max_interval; /* cap on the server's check-in interval (0: none) */
 
 	struct vm vms[MAX_VMS];
@@ -141,6 +142,10 @@ void checkin_schedule(struct pvd *d, int64_t seconds);
 void checkin_now(struct pvd *d);
 int __must_check enroll_start(struct pvd *d, struct ctl_conn *c, const char *url, const char *token,
 			      const uint8_t pin[32], const char *name);
+
+/* Downloads and installs the first assigned, unprovisioned VM (provision.c). */
+struct proto_vm;
+void provision_check(struct pvd *d, const struct proto_vm *vms, size_t n);
 
 /* wipes (wipe.c) */
 int __must_check wipe_journal(struct pvd *d, const struct journal_ent *e);

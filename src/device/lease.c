@@ -36,7 +36,7 @@ static bool key_ok(const json_t *k)
 	       !json_object_get(k, "d");
 }
 
-static bool header_ok(const json_t *jws, char *err, size_t errlen)
+static bool header_ok(const json_t *jws, const char *want_typ, char *err, size_t errlen)
 {
 	json_t *hdr = b64_json(jws, "protected");
 	const char *alg, *typ;
@@ -48,8 +48,8 @@ static bool header_ok(const json_t *jws, char *err, size_t errlen)
 	typ = json_string_value(json_object_get(hdr, "typ"));
 	if (!alg || strcmp(alg, "ES256") != 0)
 		FAIL("lease: alg is not ES256");
-	if (!typ || strcmp(typ, "pocketvm-lease+jwt") != 0)
-		FAIL("lease: typ is not pocketvm-lease+jwt");
+	if (!typ || strcmp(typ, want_typ) != 0)
+		FAIL("lease: typ is not %s", want_typ);
 	if (json_object_get(jws, "header") || json_object_get(jws, "signatures"))
 		FAIL("lease: not a single flattened signature");
 	ok = true;
@@ -101,7 +101,7 @@ bool lease_verify(const json_t *jws, const json_t *lease_key, const struct lease
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(jws) || !key_ok(lease_key))
 		FAIL("lease: not a JWS object, or no usable lease key");
-	if (!header_ok(jws, err, errlen))
+	if (!header_ok(jws, "pocketvm-lease+jwt", err, errlen))
 		goto out;
 	if (!jose_jws_ver(NULL, jws, NULL, lease_key, false))
 		FAIL("lease: signature does not verify with the lease key");
@@ -114,5 +114,57 @@ out:
 	out->valid = ok;
 	if (!ok)
 		memset(out, 0, sizeof(*out));
+	return ok;
+}
+
+const char *const manifest_file_names[MANIFEST_NFILES] = { "kernel", "initrd", "disk" };
+
+static bool manifest_files(const json_t *files, struct manifest *m)
+{
+	bool any = false;
+
+	for (int i = 0; i < MANIFEST_NFILES; i++) {
+		const json_t *f = json_object_get(files, manifest_file_names[i]);
+		int64_t size;
+
+		if (!f)
+			continue;
+		if (!jx_int(f, "size", &size) || size < 0 || (uint64_t)size > MANIFEST_MAX_FILE ||
+		    !jx_str(f, "sha256", m->files[i].sha256, sizeof(m->files[i].sha256)) ||
+		    strlen(m->files[i].sha256) != 64 ||
+		    strspn(m->files[i].sha256, "0123456789abcdef") != 64)
+			return false;
+		m->files[i].present = true;
+		m->files[i].size = (uint64_t)size;
+		any = true;
+	}
+	return any;
+}
+
+bool manifest_verify(const json_t *jws, const json_t *lease_key, const char *name,
+		     const char *version, struct manifest *out, char *err, size_t errlen)
+{
+	json_t *payload = NULL;
+	char n[128], v[128];
+	bool ok = false;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(jws) || !key_ok(lease_key))
+		FAIL("manifest: not a JWS object, or no usable lease key");
+	if (!header_ok(jws, "pocketvm-manifest+jwt", err, errlen))
+		goto out;
+	if (!jose_jws_ver(NULL, jws, NULL, lease_key, false))
+		FAIL("manifest: signature does not verify with the lease key");
+	payload = b64_json(jws, "payload");
+	if (!json_is_object(payload) || !jx_str(payload, "name", n, sizeof(n)) ||
+	    !jx_str(payload, "version", v, sizeof(v)))
+		FAIL("manifest: payload lacks name/version");
+	if (strcmp(n, name) != 0 || strcmp(v, version) != 0)
+		FAIL("manifest: for %s %s, not %s %s", n, v, name, version);
+	if (!manifest_files(json_object_get(payload, "files"), out))
+		FAIL("manifest: files missing or malformed");
+	ok = true;
+out:
+	json_decref(payload);
 	return ok;
 }

@@ -30,4 +30,26 @@ struct lease_expect {
 bool lease_verify(const json_t *jws, const json_t *lease_key, const struct lease_expect *ex,
 		  struct lease_info *out, char *err, size_t errlen);
 
+/* The files of a verified image manifest (docs/protocol.md section 7). */
+enum { MANIFEST_KERNEL, MANIFEST_INITRD, MANIFEST_DISK, MANIFEST_NFILES };
+#define MANIFEST_MAX_FILE (64ULL << 30)
+
+struct manifest {
+	struct {
+		bool present;
+		uint64_t size;
+		char sha256[65]; /* lowercase hex */
+	} files[MANIFEST_NFILES];
+};
+
+extern const char *const manifest_file_names[MANIFEST_NFILES];
+
+/*
+ * Checks an image manifest: ES256 under the lease key, typ
+ * "pocketvm-manifest+jwt", the expected name and version, at least one of
+ * kernel/initrd/disk, each with a size (at most 64 GiB) and a SHA-256.
+ */
+bool manifest_verify(const json_t *jws, const json_t *lease_key, const char *name,
+		     const char *version, struct manifest *out, char *err, size_t errlen);
+
 #endif

@@ -60,7 +60,15 @@ static bool parse_cmd(const json_t *o, struct proto_cmd *c)
 
 static bool parse_vm(const json_t *o, struct proto_vm *v)
 {
+	const json_t *img = json_object_get(o, "image");
+
 	memset(v, 0, sizeof(*v));
+	if (img && !json_is_null(img) &&
+	    (!jx_str(img, "name", v->image, sizeof(v->image)) ||
+	     !jx_str(img, "version", v->image_version, sizeof(v->image_version)) ||
+	     strpbrk(v->image, "/?#%") || strpbrk(v->image_version, "/?#%") || !v->image[0] ||
+	     !v->image_version[0]))
+		return false;
 	return jx_str(o, "id", v->id, sizeof(v->id)) && is_uuid(v->id) &&
 	       jx_str_opt(o, "name", v->name, sizeof(v->name)) &&
 	       jx_str(o, "state", v->state, sizeof(v->state)) &&

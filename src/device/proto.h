@@ -40,6 +40,8 @@ struct proto_vm {
 	char state[16];
 	char tang_path[128];
 	char kid[128];
+	char image[NAME_MAX_LEN + 1]; /* assigned image name, "" for none */
+	char image_version[NAME_MAX_LEN + 1];
 };
 
 struct checkin_answer {

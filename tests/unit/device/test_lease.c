@@ -189,6 +189,43 @@ static void test_not_jws(void **s)
 	expect_refused(json_string("lease"), pub, &ex, "JWS");
 }
 
+static json_t *manifest(const char *sha)
+{
+	return json_pack("{s:s,s:s,s:s,s:I,s:{s:{s:I,s:s},s:{s:I,s:s}}}", "iss", "srv", "name",
+			 "work-os", "version", "1.2", "published", (json_int_t)1764300000, "files",
+			 "kernel", "size", (json_int_t)8123456, "sha256", sha, "disk", "size",
+			 (json_int_t)1073741824, "sha256", sha);
+}
+
+#define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void test_manifest(void **s)
+{
+	json_t *jws = sign_with(manifest(SHA), priv, "ES256", "pocketvm-manifest+jwt");
+	struct manifest m;
+	char err[160];
+
+	assert_true(manifest_verify(jws, pub, "work-os", "1.2", &m, err, sizeof(err)));
+	assert_true(m.files[MANIFEST_KERNEL].present);
+	assert_false(m.files[MANIFEST_INITRD].present);
+	assert_int_equal(m.files[MANIFEST_DISK].size, 1073741824);
+	assert_string_equal(m.files[MANIFEST_DISK].sha256, SHA);
+	/* Another image's manifest, or another version, is not this one. */
+	assert_false(manifest_verify(jws, pub, "work-os", "1.3", &m, err, sizeof(err)));
+	assert_false(manifest_verify(jws, pub, "other", "1.2", &m, err, sizeof(err)));
+	json_decref(jws);
+	/* A lease is not a manifest, even signed by the same key. */
+	jws = sign_with(manifest(SHA), priv, "ES256", "pocketvm-lease+jwt");
+	assert_false(manifest_verify(jws, pub, "work-os", "1.2", &m, err, sizeof(err)));
+	json_decref(jws);
+	jws = sign_with(manifest(SHA), other, "ES256", "pocketvm-manifest+jwt");
+	assert_false(manifest_verify(jws, pub, "work-os", "1.2", &m, err, sizeof(err)));
+	json_decref(jws);
+	jws = sign_with(manifest("ABCDEF"), priv, "ES256", "pocketvm-manifest+jwt");
+	assert_false(manifest_verify(jws, pub, "work-os", "1.2", &m, err, sizeof(err)));
+	json_decref(jws);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_fields),
 		cmocka_unit_test(test_locked),
 		cmocka_unit_test(test_not_jws),
+		cmocka_unit_test(test_manifest),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
