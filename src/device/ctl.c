@@ -257,6 +257,7 @@ static void do_checkin(struct ctl_conn *c, struct ctl_request *req)
 }
 
 static void console_read(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
 
 static void do_console(struct ctl_conn *c, struct ctl_request *req)
 {
@@ -274,7 +275,7 @@ static void do_console(struct ctl_conn *c, struct ctl_request *req)
 	c->console_vm = vm;
 	c->next_console = vm->consoles;
 	vm->consoles = c;
-	bufferevent_setcb(c->bev, console_read, NULL, NULL, c);
+	bufferevent_setcb(c->bev, console_read, NULL, on_event, c);
 }
 
 static const struct {
