@@ -10,7 +10,7 @@ start_pvmd() {
 	rm -f /run/pocketvmd.sock
 	# env -i: nothing of the scenario's environment (the token) reaches the daemon.
 	env -i /pocketvm/pocketvmd --state-dir $D --vmm /pocketvm/fake-vmm --socket $POCKETVM_SOCKET \
-		--max-checkin-interval 2 --log-level debug >>/data/pvmd.log 2>&1 &
+		--max-checkin-interval 2 --log-level debug "$@" >>/data/pvmd.log 2>&1 &
 	PVMD=$!
 	i=0
 	while [ ! -S /run/pocketvmd.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done

@@ -3,8 +3,8 @@
 . /pocketvm/phone-lib.sh
 mkdir -p /data && tar -C /data -xf /pocketvm/data.tar
 cp $D/vms/work/disk.img /tmp/stolen.img
-start_pvmd
 if [ "$PHASE" = offline ]; then
+	start_pvmd
 	has_lease work && ok "after the reboot the lease is still known"
 	if pocketvm start work --json >/tmp/out 2>&1; then
 		bad "work VM opened without the server"
@@ -14,6 +14,12 @@ if [ "$PHASE" = offline ]; then
 	fi
 	exit $FAILED
 fi
+# The wipe ordered through check-in, with the daemon killed halfway.
+start_pvmd --fault-inject after-erase
+wait_until 60 sh -c "! kill -0 $PVMD 2>/dev/null" || die "no crash at the fault point"
+[ -d $D/vms/work ] && pocketvm image inspect $D/vms/work/disk.img 2>&1 | grep -qi erased &&
+	ok "daemon killed halfway through the wipe: bindings already destroyed, image still there"
+start_pvmd
 wait_until 30 gone work && ok "the revoked work VM is wiped through check-in"
 pocketvm start work --json >/tmp/out 2>&1 && bad "revoked VM opened"
 grep -q not_found /tmp/out && ok "the revoked VM cannot be opened"
