@@ -47,8 +47,8 @@ int aead_set_key(struct aead *a, const uint8_t key[AEAD_KEY_LEN])
 	return 0;
 }
 
-static int aead_run(struct aead *a, bool enc, const uint8_t *nonce, const void *aad,
-		    size_t aad_len, const void *in, size_t len, void *out, uint8_t *tag)
+static int aead_run(struct aead *a, bool enc, const uint8_t *nonce, const void *aad, size_t aad_len,
+		    const void *in, size_t len, void *out, uint8_t *tag)
 {
 	int n;
 
@@ -76,8 +76,7 @@ static int aead_run(struct aead *a, bool enc, const uint8_t *nonce, const void *
 }
 
 int aead_seal_with(struct aead *a, const uint8_t nonce[AEAD_NONCE_LEN], const void *aad,
-		   size_t aad_len, const void *in, size_t len, void *out,
-		   uint8_t tag[AEAD_TAG_LEN])
+		   size_t aad_len, const void *in, size_t len, void *out, uint8_t tag[AEAD_TAG_LEN])
 {
 	return aead_run(a, true, nonce, aad, aad_len, in, len, out, tag);
 }
@@ -104,15 +103,14 @@ static int aead_oneshot(bool enc, const uint8_t *key, const uint8_t *nonce, cons
 	return ret;
 }
 
-int aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN],
-	      const void *aad, size_t aad_len, const void *in, size_t len, void *out,
-	      uint8_t tag[AEAD_TAG_LEN])
+int aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *aad,
+	      size_t aad_len, const void *in, size_t len, void *out, uint8_t tag[AEAD_TAG_LEN])
 {
 	return aead_oneshot(true, key, nonce, aad, aad_len, in, len, out, tag);
 }
 
-int aead_open(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN],
-	      const void *aad, size_t aad_len, const void *in, size_t len, void *out,
+int aead_open(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *aad,
+	      size_t aad_len, const void *in, size_t len, void *out,
 	      const uint8_t tag[AEAD_TAG_LEN])
 {
 	return aead_oneshot(false, key, nonce, aad, aad_len, in, len, out, (uint8_t *)tag);

@@ -42,11 +42,11 @@ int aead_open_with(struct aead *a, const uint8_t nonce[AEAD_NONCE_LEN], const vo
 		   const uint8_t tag[AEAD_TAG_LEN]) __must_check;
 
 /* One-shot forms. */
-int aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN],
-	      const void *aad, size_t aad_len, const void *in, size_t len, void *out,
+int aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *aad,
+	      size_t aad_len, const void *in, size_t len, void *out,
 	      uint8_t tag[AEAD_TAG_LEN]) __must_check;
-int aead_open(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN],
-	      const void *aad, size_t aad_len, const void *in, size_t len, void *out,
+int aead_open(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *aad,
+	      size_t aad_len, const void *in, size_t len, void *out,
 	      const uint8_t tag[AEAD_TAG_LEN]) __must_check;
 
 /* Fills buf with len bytes from OpenSSL's DRBG. 0 or -EIO. */

@@ -19,6 +19,19 @@ void ecmr_jwk_wipe(json_t *jwk)
 		explicit_bzero((char *)json_string_value(d), json_string_length(d));
 }
 
+/* Wipes a shared point's coordinates (they are K, or one step from it). */
+static void point_wipe(json_t *jwk)
+{
+	static const char *const names[] = { "x", "y", "d" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		json_t *v = json_object_get(jwk, names[i]);
+
+		if (json_is_string(v))
+			explicit_bzero((char *)json_string_value(v), json_string_length(v));
+	}
+}
+
 static bool coord_ok(const json_t *jwk, const char *name)
 {
 	json_t *v = json_object_get(jwk, name);
@@ -73,7 +86,8 @@ static json_t *keys_for(const json_t *keys, const char *op)
 
 	if (!out)
 		return NULL;
-	json_array_foreach(arr, i, k) {
+	json_array_foreach(arr, i, k)
+	{
 		if (jose_jwk_prm(NULL, k, true, op))
 			json_array_append(json_object_get(out, "keys"), k);
 	}
@@ -115,7 +129,8 @@ json_t *ecmr_adv_verify(const json_t *adv, const char *thp, const char **why)
 	*why = "advertisement signature does not verify";
 	if (!jose_jws_ver(NULL, adv, NULL, ver, true))
 		return NULL;
-	json_array_foreach(json_object_get(ver, "keys"), i, k) {
+	json_array_foreach(json_object_get(ver, "keys"), i, k)
+	{
 		if (thp && thp_matches(k, thp))
 			trusted = true;
 	}
@@ -134,7 +149,8 @@ int ecmr_adv_signing_thps(const json_t *keys, json_t *out_array)
 
 	if (!ver)
 		return -ENOMEM;
-	json_array_foreach(json_object_get(ver, "keys"), i, k) {
+	json_array_foreach(json_object_get(ver, "keys"), i, k)
+	{
 		json_t *t = jose_jwk_thp(NULL, k, "S256");
 
 		if (!t || json_array_append_new(out_array, t) < 0)
@@ -149,7 +165,8 @@ json_t *ecmr_exchange_key(const json_t *keys, const char *kid, json_t **kid_out)
 	json_t *k;
 	size_t i;
 
-	json_array_foreach(arr, i, k) {
+	json_array_foreach(arr, i, k)
+	{
 		json_t *pub;
 		json_t *t;
 
@@ -224,7 +241,7 @@ int ecmr_provision(const json_t *srv, json_t **clt_out, struct secret **k_out)
 		*clt_out = json_incref(clt);
 out:
 	if (k)
-		ecmr_jwk_wipe(k);
+		point_wipe(k);
 	json_decref(clt);
 	return ret;
 }
@@ -261,7 +278,7 @@ int ecmr_recover_finish(const json_t *eph, const json_t *srv, const json_t *repl
 	rep = public_copy(reply);
 	if (!rep)
 		return -EPROTO;
-	tmp = jose_jwk_exc(NULL, eph, srv);	/* e*S */
+	tmp = jose_jwk_exc(NULL, eph, srv); /* e*S */
 	if (!tmp)
 		return -EPROTO;
 	json_object_del(tmp, "d");
@@ -269,9 +286,10 @@ int ecmr_recover_finish(const json_t *eph, const json_t *srv, const json_t *repl
 	if (json_object_set_new(tmp, "alg", json_string("ECMR")) < 0)
 		return -ENOMEM;
 	k = jose_jwk_exc(NULL, rep, tmp);
+	point_wipe(tmp);
 	if (!k)
 		return -EPROTO;
 	ret = point_x(k, k_out);
-	ecmr_jwk_wipe(k);
+	point_wipe(k);
 	return ret;
 }

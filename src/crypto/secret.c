@@ -180,8 +180,8 @@ int secret_to_fd(const struct secret *s, int *fd_out)
 		goto fail;
 	memcpy(p, s->data, s->len);
 	munmap(p, s->map_len);
-	if (sealed && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE |
-					       F_SEAL_SEAL) < 0)
+	if (sealed &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
 		goto fail;
 	*fd_out = fd;
 	return 0;

@@ -20,8 +20,8 @@
 struct secret {
 	uint8_t *data;
 	size_t len;
-	size_t map_len;	/* page-rounded mapping behind data */
-	bool secretmem;	/* backed by memfd_secret */
+	size_t map_len; /* page-rounded mapping behind data */
+	bool secretmem; /* backed by memfd_secret */
 };
 
 /* Allocates len zeroed secret bytes (len > 0). Returns 0 or -errno. */

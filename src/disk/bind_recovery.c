@@ -13,8 +13,8 @@
 #include "crypto/ecmr.h"
 #include "disk/binding.h"
 
-int binding_add_recovery(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN],
-			 const struct secret *dek, const json_t *pub)
+int binding_add_recovery(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN], const struct secret *dek,
+			 const json_t *pub)
 {
 	json_auto_t *jwe = NULL, *key = NULL, *kid = NULL, *b = NULL;
 	unsigned int id = bindings_next_id(arr);
@@ -66,7 +66,7 @@ int binding_recovery_unlock(const json_t *b, const uint8_t uuid[IMAGE_UUID_LEN],
 
 	if (!thp || !json_equal(thp, json_object_get(b, "kid"))) {
 		ecmr_jwk_wipe(key);
-		return -ENOKEY;	/* escrowed to another key */
+		return -ENOKEY; /* escrowed to another key */
 	}
 	hdr = jose_jwe_hdr(jwe, NULL);
 	image_uuid_str(uuid, ustr);

@@ -23,9 +23,9 @@ static int tang_kek(const struct secret *k, const uint8_t *uuid, struct secret *
 	return ret;
 }
 
-int binding_add_tang_adv(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN],
-			 const struct secret *dek, const char *url, const json_t *adv,
-			 const char *thp, bool trust, json_t **thps)
+int binding_add_tang_adv(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN], const struct secret *dek,
+			 const char *url, const json_t *adv, const char *thp, bool trust,
+			 json_t **thps)
 {
 	json_auto_t *keys = NULL, *srv = NULL, *kid = NULL, *clt = NULL, *b = NULL;
 	struct secret *k = NULL, *kek = NULL;
@@ -74,8 +74,8 @@ int binding_add_tang_adv(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN],
 }
 
 int binding_add_tang(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN], const struct secret *dek,
-		     const char *url, const char *thp, bool trust,
-		     const struct tang_client_opts *o, json_t **thps)
+		     const char *url, const char *thp, bool trust, const struct tang_client_opts *o,
+		     json_t **thps)
 {
 	json_auto_t *adv = NULL;
 	int ret = tang_http_adv(url, o, &adv);
@@ -88,8 +88,8 @@ int binding_add_tang(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN], const stru
 int binding_tang_unlock(const json_t *b, const uint8_t uuid[IMAGE_UUID_LEN],
 			const struct tang_client_opts *o, struct secret **dek)
 {
-	const char *url = o && o->url_override ? o->url_override
-					       : json_string_value(json_object_get(b, "url"));
+	const char *url = o && o->url_override ? o->url_override :
+						 json_string_value(json_object_get(b, "url"));
 	const char *kid = json_string_value(json_object_get(b, "kid"));
 	json_auto_t *keys = NULL, *srv = NULL, *eph = NULL, *xfr = NULL, *rep = NULL;
 	struct secret *k = NULL, *kek = NULL;

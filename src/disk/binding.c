@@ -80,7 +80,8 @@ json_t *bindings_parse(const char *json, const char **why)
 	*why = "more than 16 bindings";
 	if (json_array_size(arr) > BINDINGS_MAX)
 		return NULL;
-	json_array_foreach(arr, i, b) {
+	json_array_foreach(arr, i, b)
+	{
 		if (!binding_valid(b, why))
 			return NULL;
 		for (j = 0; j < i; j++) {
@@ -109,8 +110,7 @@ unsigned int bindings_next_id(const json_t *arr)
 
 	if (json_array_size(arr) >= BINDINGS_MAX)
 		return 0;
-	json_array_foreach(arr, i, b)
-		max = MAX(max, json_integer_value(json_object_get(b, "id")));
+	json_array_foreach(arr, i, b) max = MAX(max, json_integer_value(json_object_get(b, "id")));
 	return max < 65535 ? (unsigned int)max + 1 : 0;
 }
 
@@ -169,15 +169,15 @@ int binding_unseal(const json_t *b, const struct secret *kek, const uint8_t uuid
 	return 0;
 }
 
-int binding_unlock(const json_t *b, const uint8_t uuid[IMAGE_UUID_LEN],
-		   const struct unlock_opts *o, struct secret **dek)
+int binding_unlock(const json_t *b, const uint8_t uuid[IMAGE_UUID_LEN], const struct unlock_opts *o,
+		   struct secret **dek)
 {
 	const char *type = json_string_value(json_object_get(b, "type"));
 
 	if (!strcmp(type, "tang"))
 		return binding_tang_unlock(b, uuid, &o->tang, dek);
 	if (!o->recovery_key)
-		return -ENOKEY;	/* never usable on the device alone */
+		return -ENOKEY; /* never usable on the device alone */
 	return binding_recovery_unlock(b, uuid, o->recovery_key, dek);
 }
 
@@ -196,7 +196,8 @@ int image_unlock(const struct image_header *h, const struct unlock_opts *o, stru
 		log_error("image: %s", why);
 		return -EUCLEAN;
 	}
-	json_array_foreach(arr, i, b) {
+	json_array_foreach(arr, i, b)
+	{
 		struct secret *k;
 		int r = binding_unlock(b, h->uuid, o, &k);
 
@@ -218,5 +219,27 @@ int image_unlock(const struct image_header *h, const struct unlock_opts *o, stru
 			  (long long)json_integer_value(json_object_get(b, "id")));
 		secret_free(k);
 	}
+	return ret;
+}
+
+int image_unlock_to_fd(int image_fd, const struct unlock_opts *o, int *key_fd)
+{
+	struct image_header h;
+	struct secret *dek = NULL;
+	struct image_io io;
+	const char *why;
+	int ret;
+
+	image_io_fd(&io, &image_fd);
+	ret = image_header_load(&io, &h, &why);
+	if (ret) {
+		log_error("image: no valid header: %s", why);
+		return ret;
+	}
+	ret = image_unlock(&h, o, &dek);
+	image_header_release(&h);
+	if (!ret)
+		ret = secret_to_fd(dek, key_fd);
+	secret_free(dek);
 	return ret;
 }

@@ -21,16 +21,16 @@
 
 /* How the device reaches a Tang (or pocketvm-server) endpoint. */
 struct tang_client_opts {
-	const char *cafile;	/* CA bundle for https; NULL = system default */
-	const char *cert;	/* client certificate (mTLS), PEM; NULL = none */
-	const char *key;	/* its private key, PEM */
-	long timeout_s;		/* whole request; 0 = 10 s */
-	const char *url_override;	/* use this base URL instead of the stored one */
+	const char *cafile; /* CA bundle for https; NULL = system default */
+	const char *cert; /* client certificate (mTLS), PEM; NULL = none */
+	const char *key; /* its private key, PEM */
+	long timeout_s; /* whole request; 0 = 10 s */
+	const char *url_override; /* use this base URL instead of the stored one */
 };
 
 struct unlock_opts {
 	struct tang_client_opts tang;
-	const char *recovery_key;	/* path of the recovery private JWK (admin only) */
+	const char *recovery_key; /* path of the recovery private JWK (admin only) */
 };
 
 /*
@@ -55,17 +55,17 @@ unsigned int bindings_next_id(const json_t *arr);
  * false, fails with -EPERM and returns the advertised thumbprints in *thps.
  */
 int binding_add_tang(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN], const struct secret *dek,
-		     const char *url, const char *thp, bool trust,
-		     const struct tang_client_opts *o, json_t **thps) __must_check;
+		     const char *url, const char *thp, bool trust, const struct tang_client_opts *o,
+		     json_t **thps) __must_check;
 
 /* Same with an advertisement the caller already has (offline provisioning). */
-int binding_add_tang_adv(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN],
-			 const struct secret *dek, const char *url, const json_t *adv,
-			 const char *thp, bool trust, json_t **thps) __must_check;
+int binding_add_tang_adv(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN], const struct secret *dek,
+			 const char *url, const json_t *adv, const char *thp, bool trust,
+			 json_t **thps) __must_check;
 
 /* Adds a recovery binding: dek encrypted to the public JWK pub. */
-int binding_add_recovery(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN],
-			 const struct secret *dek, const json_t *pub) __must_check;
+int binding_add_recovery(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN], const struct secret *dek,
+			 const json_t *pub) __must_check;
 
 /*
  * Recovers the DEK through one binding. tang: asks the server; recovery:
@@ -73,8 +73,8 @@ int binding_add_recovery(json_t *arr, const uint8_t uuid[IMAGE_UUID_LEN],
  * with the given options), -EHOSTUNREACH (server not reachable), -EACCES
  * (server refused), -EBADMSG (unsealing failed) or another -errno.
  */
-int binding_unlock(const json_t *b, const uint8_t uuid[IMAGE_UUID_LEN],
-		   const struct unlock_opts *o, struct secret **dek) __must_check;
+int binding_unlock(const json_t *b, const uint8_t uuid[IMAGE_UUID_LEN], const struct unlock_opts *o,
+		   struct secret **dek) __must_check;
 
 /*
  * Tries every binding of the header in order until one yields a DEK that
@@ -83,6 +83,16 @@ int binding_unlock(const json_t *b, const uint8_t uuid[IMAGE_UUID_LEN],
  */
 int image_unlock(const struct image_header *h, const struct unlock_opts *o,
 		 struct secret **dek) __must_check;
+
+/*
+ * What a launcher (pocketvmd, `pocketvm run`) calls before starting the
+ * VMM: loads the header of image_fd, recovers the DEK through its bindings
+ * and returns it in a fresh memfd_secret (or sealed memfd) *key_fd for
+ * blockdev_crypt_open_fd() in the VMM. The launcher never holds the key in
+ * ordinary memory; it passes key_fd on (SCM_RIGHTS or inheritance) and
+ * closes its copy. image_fd is not consumed. Errors as image_unlock().
+ */
+int image_unlock_to_fd(int image_fd, const struct unlock_opts *o, int *key_fd) __must_check;
 
 /* Helpers shared by the binding types (binding.c). */
 int binding_seal(json_t *b, const struct secret *kek, const uint8_t uuid[IMAGE_UUID_LEN],

@@ -18,6 +18,7 @@
 #ifndef POCKETVM_DISK_BLOCKDEV_H
 #define POCKETVM_DISK_BLOCKDEV_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -87,6 +88,12 @@ static inline int blockdev_writev(struct blockdev *bd, const struct iovec *iov, 
 static inline int blockdev_flush(struct blockdev *bd)
 {
 	return bd->ops->flush(bd);
+}
+
+/* Discards a range (it then reads as zeroes); -EOPNOTSUPP if the backend cannot. */
+static inline int blockdev_discard(struct blockdev *bd, uint64_t offset, uint64_t len)
+{
+	return bd->ops->discard ? bd->ops->discard(bd, offset, len) : -EOPNOTSUPP;
 }
 
 /* Frees the backend and everything it holds; NULL is a no-op. */

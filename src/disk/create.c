@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -18,9 +19,42 @@ struct fill {
 	struct blockdev *dst;
 	struct blockdev *src;
 	pthread_mutex_t lock;
-	uint64_t next;	/* next chunk offset to hand out */
+	uint64_t next; /* next chunk offset to hand out */
 	int ret;
 };
+
+static bool block_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[IMAGE_BLOCK_SIZE];
+
+	return !memcmp(p, zero, IMAGE_BLOCK_SIZE);
+}
+
+/*
+ * Stores one chunk: runs of all-zero blocks become authenticated zero
+ * blocks (nothing written: the image stays sparse), the rest is sealed.
+ */
+static int fill_chunk(struct blockdev *dst, const uint8_t *buf, uint64_t off, uint64_t len)
+{
+	int ret = 0;
+
+	for (uint64_t i = 0; !ret && i < len;) {
+		bool zero = block_is_zero(buf + i);
+		uint64_t j = i + IMAGE_BLOCK_SIZE;
+
+		while (j < len && block_is_zero(buf + j) == zero)
+			j += IMAGE_BLOCK_SIZE;
+		if (zero) {
+			ret = blockdev_discard(dst, off + i, j - i);
+		} else {
+			struct iovec iov = { (void *)(buf + i), j - i };
+
+			ret = blockdev_writev(dst, &iov, 1, off + i);
+		}
+		i = j;
+	}
+	return ret;
+}
 
 /* Each thread takes 1 MiB chunks in turn until done or something fails. */
 static void *fill_worker(void *arg)
@@ -47,10 +81,8 @@ static void *fill_worker(void *arg)
 
 			ret = blockdev_readv(f->src, &riov, 1, off);
 		}
-		struct iovec wiov = { buf, len };
-
 		if (!ret)
-			ret = blockdev_writev(f->dst, &wiov, 1, off);
+			ret = fill_chunk(f->dst, buf, off, len);
 	}
 	if (ret) {
 		pthread_mutex_lock(&f->lock);
@@ -58,6 +90,8 @@ static void *fill_worker(void *arg)
 			f->ret = ret;
 		pthread_mutex_unlock(&f->lock);
 	}
+	if (buf)
+		explicit_bzero(buf, FILL_CHUNK);
 	free(buf);
 	return NULL;
 }
@@ -75,7 +109,7 @@ int image_new_uuid(uint8_t uuid[IMAGE_UUID_LEN])
 {
 	int ret = crypto_random(uuid, IMAGE_UUID_LEN);
 
-	uuid[6] = (uuid[6] & 0x0f) | 0x40;	/* RFC 4122 version 4 */
+	uuid[6] = (uuid[6] & 0x0f) | 0x40; /* RFC 4122 version 4 */
 	uuid[8] = (uuid[8] & 0x3f) | 0x80;
 	return ret;
 }

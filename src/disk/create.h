@@ -12,10 +12,12 @@
 
 /*
  * Formats fd as an image of data_size bytes (a multiple of 4096) with uuid
- * (see image_new_uuid) and the given bindings document, then seals every block: the
- * bytes of src (a raw image; shorter sources are padded with zeroes) or
- * zeroes when src is NULL. dek is borrowed. Sealing runs on `threads`
- * threads (at least 1). Returns 0 or -errno.
+ * (see image_new_uuid) and the given bindings document, then fills every
+ * block from src (a raw image; shorter sources are padded with zeroes; NULL
+ * for an empty disk): all-zero blocks become authenticated zero blocks with
+ * no data written (the file stays sparse), the others are sealed. dek is
+ * borrowed. Sealing runs on `threads` threads (at least 1). Returns 0 or
+ * -errno.
  */
 int image_create(int fd, uint64_t data_size, const uint8_t uuid[IMAGE_UUID_LEN],
 		 const struct secret *dek, const char *bindings, struct blockdev *src,

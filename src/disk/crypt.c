@@ -66,7 +66,7 @@ int crypt_key_for(struct crypt *c, struct aead *a, uint32_t epoch)
 	int ret = 0;
 
 	if (epoch == 0 || epoch > atomic_load(&c->epoch))
-		return -EBADMSG;	/* never issued: the slot is forged or corrupt */
+		return -EBADMSG; /* never issued: the slot is forged or corrupt */
 	pthread_mutex_lock(&c->key_lock);
 	if (c->key_epoch[i] != epoch) {
 		ret = image_data_key(c->dek, c->hdr.uuid, epoch, key);
@@ -95,7 +95,7 @@ static int open_with_slot(struct crypt *c, struct aead *a, uint32_t *keyed, uint
 			  const uint8_t *ct, uint8_t *out, const struct crypt_slot *s)
 {
 	uint8_t aad[AAD_LEN];
-	uint32_t epoch = s->stamp >> 8;
+	uint32_t epoch = stamp_epoch(s->stamp);
 	int ret;
 
 	if (!s->stamp)
@@ -108,29 +108,30 @@ static int open_with_slot(struct crypt *c, struct aead *a, uint32_t *keyed, uint
 		*keyed = epoch;
 	}
 	block_aad(c, b, s->stamp, aad);
+	if (s->stamp & STAMP_ZERO) {
+		/* A discarded block: the tag authenticates "zeroes here", data unused. */
+		uint8_t none[AEAD_TAG_LEN];
+
+		memset(out, 0, IMAGE_BLOCK_SIZE);
+		return aead_open_with(a, s->nonce, aad, sizeof(aad), none, 0, none, s->tag);
+	}
 	return aead_open_with(a, s->nonce, aad, sizeof(aad), ct, IMAGE_BLOCK_SIZE, out, s->tag);
 }
 
-int crypt_open_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b, uint8_t *ct,
-		     const uint8_t *rec, int *slot_used)
+int crypt_open_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b,
+		     const uint8_t *ct, uint8_t *out, const uint8_t *rec, int *slot_used)
 {
-	uint8_t *copy = malloc(IMAGE_BLOCK_SIZE);
 	int cur = crypt_record_current(rec);
 	struct crypt_slot s;
 	int ret;
 
-	if (!copy)
-		return -ENOMEM;
-	/* A failed open wipes its output, so keep the ciphertext for the retry. */
-	memcpy(copy, ct, IMAGE_BLOCK_SIZE);
 	crypt_slot_get(rec, cur, &s);
-	ret = open_with_slot(c, a, keyed, b, copy, ct, &s);
+	ret = open_with_slot(c, a, keyed, b, ct, out, &s);
 	if (ret == -EBADMSG) {
 		cur = 1 - cur;
 		crypt_slot_get(rec, cur, &s);
-		ret = open_with_slot(c, a, keyed, b, copy, ct, &s);
+		ret = open_with_slot(c, a, keyed, b, ct, out, &s);
 	}
-	free(copy);
 	if (ret == 0 && slot_used)
 		*slot_used = cur;
 	return ret;
@@ -160,6 +161,18 @@ static void iov_xfer(const struct iovec *iov, int iovcnt, size_t skip, uint8_t *
 	}
 }
 
+/* The n bytes at byte pos of an iovec array, if one element holds them all. */
+static const uint8_t *iov_flat(const struct iovec *iov, int iovcnt, size_t pos, size_t n)
+{
+	for (int i = 0; i < iovcnt; i++) {
+		if (pos < iov[i].iov_len)
+			return iov[i].iov_len - pos >= n ? (const uint8_t *)iov[i].iov_base + pos :
+							   NULL;
+		pos -= iov[i].iov_len;
+	}
+	return NULL;
+}
+
 static size_t iov_total(const struct iovec *iov, int iovcnt)
 {
 	size_t total = 0;
@@ -170,14 +183,16 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
 }
 
 /*
- * Reads and opens blocks [first, first + n) into buf (plaintext). Cached
- * blocks are looked up before the image is read: a block absent from the
- * cache then cannot be rewritten under us (callers never overlap).
+ * Reads blocks [first, first + n) and opens them into out (plaintext);
+ * ct is scratch for the ciphertext (n blocks). Cached blocks are looked up
+ * before the image is read: a block absent from the cache then cannot be
+ * rewritten under us (callers never overlap).
  */
-static int read_blocks(struct crypt *c, struct aead *a, uint64_t first, uint64_t n,
-		       uint8_t *buf)
+static int read_blocks(struct crypt *c, struct aead *a, uint64_t first, uint64_t n, uint8_t *ct,
+		       uint8_t *out)
 {
-	uint8_t *meta = malloc(n * IMAGE_RECORD_SIZE);
+	uint8_t meta_local[8 * IMAGE_RECORD_SIZE];
+	uint8_t *meta = n <= 8 ? meta_local : malloc(n * IMAGE_RECORD_SIZE);
 	uint8_t *cbuf = NULL, *cmeta = NULL;
 	uint32_t keyed = 0;
 	int ret = -ENOMEM;
@@ -198,21 +213,22 @@ static int read_blocks(struct crypt *c, struct aead *a, uint64_t first, uint64_t
 			crypt_slot_put(cmeta + i * IMAGE_RECORD_SIZE, &s);
 		}
 	}
-	ret = c->io.pread(c->io.ctx, buf, n * IMAGE_BLOCK_SIZE,
+	ret = c->io.pread(c->io.ctx, ct, n * IMAGE_BLOCK_SIZE,
 			  c->hdr.data_offset + first * IMAGE_BLOCK_SIZE);
 	if (!ret)
 		ret = c->io.pread(c->io.ctx, meta, n * IMAGE_RECORD_SIZE,
 				  c->hdr.meta_offset + first * IMAGE_RECORD_SIZE);
 	for (uint64_t i = 0; !ret && i < n; i++) {
-		uint8_t *blk = buf + i * IMAGE_BLOCK_SIZE;
-		uint8_t *rec = meta + i * IMAGE_RECORD_SIZE;
+		const uint8_t *blk = ct + i * IMAGE_BLOCK_SIZE;
+		const uint8_t *rec = meta + i * IMAGE_RECORD_SIZE;
 
 		/* Only cached records have a non-zero stamp in cmeta. */
 		if (cmeta && memcmp(cmeta + i * IMAGE_RECORD_SIZE + 28, "\0\0\0\0", 4)) {
-			memcpy(blk, cbuf + i * IMAGE_BLOCK_SIZE, IMAGE_BLOCK_SIZE);
-			memcpy(rec, cmeta + i * IMAGE_RECORD_SIZE, IMAGE_RECORD_SIZE);
+			blk = cbuf + i * IMAGE_BLOCK_SIZE;
+			rec = cmeta + i * IMAGE_RECORD_SIZE;
 		}
-		ret = crypt_open_block(c, a, &keyed, first + i, blk, rec, NULL);
+		ret = crypt_open_block(c, a, &keyed, first + i, blk, out + i * IMAGE_BLOCK_SIZE,
+				       rec, NULL);
 		if (ret == -EBADMSG)
 			log_error("crypt: block %llu failed authentication",
 				  (unsigned long long)(first + i));
@@ -220,18 +236,45 @@ static int read_blocks(struct crypt *c, struct aead *a, uint64_t first, uint64_t
 out:
 	free(cmeta);
 	free(cbuf);
-	free(meta);
+	if (meta != meta_local)
+		free(meta);
 	return ret;
 }
 
-#define CHUNK_BLOCKS 256u	/* bounds the per-request buffers to 1 MiB */
+#define CHUNK_BLOCKS (CRYPT_BUF_SIZE / IMAGE_BLOCK_SIZE)
+
+void *crypt_buf_get(struct crypt *c)
+{
+	void *buf = NULL;
+
+	pthread_mutex_lock(&c->pool_lock);
+	if (c->npool)
+		buf = c->pool[--c->npool];
+	pthread_mutex_unlock(&c->pool_lock);
+	return buf ? buf : malloc(CRYPT_BUF_SIZE);
+}
+
+void crypt_buf_put(struct crypt *c, void *buf)
+{
+	if (!buf)
+		return;
+	pthread_mutex_lock(&c->pool_lock);
+	if (c->npool < ARRAY_SIZE(c->pool)) {
+		c->pool[c->npool++] = buf;
+		buf = NULL;
+	}
+	pthread_mutex_unlock(&c->pool_lock);
+	free(buf);
+}
 
 static int crypt_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t off)
 {
 	struct crypt *c = to_crypt(bd);
 	size_t len = iov_total(iov, iovcnt), done = 0;
+	size_t nbuf = CRYPT_BUF_SIZE;
+	uint8_t *ct = NULL, *pt = NULL;
 	struct aead *a = NULL;
-	uint8_t *buf = NULL;
+	bool used_pt = false;
 	int ret;
 
 	ret = blockdev_check_range(bd, off, len, false);
@@ -241,8 +284,9 @@ static int crypt_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 	if (ret)
 		return ret;
 	a = aead_new();
-	buf = malloc((size_t)CHUNK_BLOCKS * IMAGE_BLOCK_SIZE);
-	if (!a || !buf) {
+	ct = crypt_buf_get(c);
+	pt = crypt_buf_get(c);
+	if (!a || !ct || !pt) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -250,19 +294,26 @@ static int crypt_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt,
 		uint64_t pos = off + done;
 		uint64_t first = pos / IMAGE_BLOCK_SIZE;
 		size_t skip = pos % IMAGE_BLOCK_SIZE;
-		uint64_t n = MIN((uint64_t)CHUNK_BLOCKS,
+		uint64_t n = MIN((uint64_t)nbuf / IMAGE_BLOCK_SIZE,
 				 (skip + (len - done) + IMAGE_BLOCK_SIZE - 1) / IMAGE_BLOCK_SIZE);
 		size_t k = MIN(len - done, n * IMAGE_BLOCK_SIZE - skip);
 
-		ret = read_blocks(c, a, first, n, buf);
-		if (!ret)
-			iov_xfer(iov, iovcnt, done, buf + skip, k, true);
+		/* Whole blocks into one flat buffer: open straight into it. */
+		if (iovcnt == 1 && skip == 0 && k == n * IMAGE_BLOCK_SIZE) {
+			ret = read_blocks(c, a, first, n, ct, (uint8_t *)iov[0].iov_base + done);
+		} else {
+			used_pt = true;
+			ret = read_blocks(c, a, first, n, ct, pt);
+			if (!ret)
+				iov_xfer(iov, iovcnt, done, pt + skip, k, true);
+		}
 		done += k;
 	}
 out:
-	if (buf)
-		explicit_bzero(buf, (size_t)CHUNK_BLOCKS * IMAGE_BLOCK_SIZE);
-	free(buf);
+	if (pt && used_pt)
+		explicit_bzero(pt, nbuf);
+	crypt_buf_put(c, pt);
+	crypt_buf_put(c, ct);
 	aead_free(a);
 	return ret;
 }
@@ -281,7 +332,7 @@ static int rotate_epoch(struct crypt *c)
 			ret = image_header_store(&c->io, &c->hdr, c->dek);
 			if (!ret) {
 				atomic_store(&c->epoch, c->hdr.epoch);
-				atomic_store(&c->sealed, 1);	/* the write that rotates */
+				atomic_store(&c->sealed, 1); /* the write that rotates */
 				c->info.epoch = c->hdr.epoch;
 			}
 		}
@@ -290,9 +341,30 @@ static int rotate_epoch(struct crypt *c)
 	return ret;
 }
 
-/* Seals pt into e under the current epoch with the given gen. */
+/* Random nonces drawn in batches: one DRBG call per 64 blocks. */
+struct nonce_pool {
+	uint8_t buf[64 * AEAD_NONCE_LEN];
+	unsigned int left;
+};
+
+static int nonce_next(struct nonce_pool *p, uint8_t *nonce)
+{
+	if (p->left == 0) {
+		int ret = crypto_random(p->buf, sizeof(p->buf));
+
+		if (ret)
+			return ret;
+		p->left = sizeof(p->buf) / AEAD_NONCE_LEN;
+	}
+	p->left--;
+	memcpy(nonce, p->buf + p->left * AEAD_NONCE_LEN, AEAD_NONCE_LEN);
+	explicit_bzero(p->buf + p->left * AEAD_NONCE_LEN, AEAD_NONCE_LEN);
+	return 0;
+}
+
+/* Seals pt into e under the current epoch with the given gen; pt NULL = zeroes. */
 static int seal_entry(struct crypt *c, struct aead *a, uint32_t *keyed, struct crypt_entry *e,
-		      const uint8_t *pt, uint8_t gen)
+		      const uint8_t *pt, uint8_t gen, struct nonce_pool *pool)
 {
 	uint8_t aad[AAD_LEN];
 	uint32_t epoch;
@@ -311,24 +383,44 @@ static int seal_entry(struct crypt *c, struct aead *a, uint32_t *keyed, struct c
 			return ret;
 		*keyed = epoch;
 	}
-	ret = crypto_random(e->slot.nonce, AEAD_NONCE_LEN);
+	ret = nonce_next(pool, e->slot.nonce);
 	if (ret)
 		return ret;
-	e->slot.stamp = epoch << 8 | gen;
+	e->slot.stamp = epoch << 8 | gen | (pt ? 0 : STAMP_ZERO);
 	block_aad(c, e->block, e->slot.stamp, aad);
+	if (!pt) {
+		uint8_t none[AEAD_TAG_LEN];
+
+		return aead_seal_with(a, e->slot.nonce, aad, sizeof(aad), none, 0, none,
+				      e->slot.tag);
+	}
 	return aead_seal_with(a, e->slot.nonce, aad, sizeof(aad), pt, IMAGE_BLOCK_SIZE, e->ct,
 			      e->slot.tag);
 }
 
-/* Writes the part [skip, skip + k) of block b from iov bytes at pos. */
-static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b,
-		       size_t skip, size_t k, const struct iovec *iov, int iovcnt, size_t pos,
-		       uint8_t *pt)
+/* Seals an entry for block b (src NULL: a discarded block) and caches it. */
+static int seal_insert(struct crypt *c, struct aead *a, uint32_t *keyed, struct crypt_entry *e,
+		       const uint8_t *src, struct nonce_pool *pool)
 {
-	pthread_mutex_t *stripe = &c->stripes[b % CRYPT_STRIPES];
-	struct crypt_entry *e = malloc(sizeof(*e));
 	uint64_t swaps;
 	uint8_t gen;
+	int ret;
+
+	/* A checkpoint starting meanwhile may change the gen: seal again. */
+	do {
+		ret = crypt_cache_next_gen(c, e->block, &gen, &swaps);
+		ret = ret ? ret : seal_entry(c, a, keyed, e, src, gen, pool);
+	} while (!ret && !crypt_cache_insert(c, e, swaps));
+	return ret;
+}
+
+/* Writes the part [skip, skip + k) of block b from iov bytes at pos. */
+static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b, size_t skip,
+		       size_t k, const struct iovec *iov, int iovcnt, size_t pos, uint8_t *pt,
+		       struct nonce_pool *pool)
+{
+	pthread_mutex_t *stripe = &c->stripes[b % CRYPT_STRIPES];
+	struct crypt_entry *e = malloc(sizeof(*e) + IMAGE_BLOCK_SIZE);
 	int ret = 0;
 
 	if (!e)
@@ -340,20 +432,69 @@ static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_
 		struct aead *ra = aead_new();
 
 		/* Read-modify-write: the rest of the block keeps its contents. */
-		ret = ra ? read_blocks(c, ra, b, 1, pt) : -ENOMEM;
+		ret = ra ? read_blocks(c, ra, b, 1, e->ct, pt) : -ENOMEM;
 		aead_free(ra);
 	}
-	if (!ret)
+	const uint8_t *src = k == IMAGE_BLOCK_SIZE ? iov_flat(iov, iovcnt, pos, k) : NULL;
+
+	if (!ret && !src) {
 		iov_xfer(iov, iovcnt, pos, pt + skip, k, false);
-	/* A checkpoint starting meanwhile may change the gen: seal again. */
-	do {
-		ret = ret ? ret : crypt_cache_next_gen(c, b, &gen, &swaps);
-		ret = ret ? ret : seal_entry(c, a, keyed, e, pt, gen);
-	} while (!ret && !crypt_cache_insert(c, e, swaps));
+		src = pt;
+	}
+	if (!ret)
+		ret = seal_insert(c, a, keyed, e, src, pool);
 	pthread_mutex_unlock(stripe);
 	if (ret)
 		free(e);
 	return ret;
+}
+
+static void *bg_main(void *arg)
+{
+	struct crypt *c = arg;
+
+	pthread_mutex_lock(&c->bg_lock);
+	while (!c->bg_stop) {
+		while (!c->bg_stop && !c->bg_kick)
+			pthread_cond_wait(&c->bg_cond, &c->bg_lock);
+		c->bg_kick = false;
+		pthread_mutex_unlock(&c->bg_lock);
+		atomic_store(&c->bg_kicked, false);
+		/* A failure is sticky in c->failed: the next request reports it. */
+		if (crypt_checkpoint(c))
+			log_debug("crypt: background checkpoint failed");
+		pthread_mutex_lock(&c->bg_lock);
+	}
+	pthread_mutex_unlock(&c->bg_lock);
+	return NULL;
+}
+
+static void bg_stop(struct crypt *c)
+{
+	if (!c->bg_running)
+		return;
+	pthread_mutex_lock(&c->bg_lock);
+	c->bg_stop = true;
+	pthread_cond_signal(&c->bg_cond);
+	pthread_mutex_unlock(&c->bg_lock);
+	pthread_join(c->bg_thread, NULL);
+	c->bg_running = false;
+}
+
+/* After a write: wake the flusher at half, checkpoint here when full. */
+static int cache_pressure(struct crypt *c)
+{
+	size_t n = atomic_load(&c->cached);
+
+	if (!c->bg_running)
+		return n >= c->cache_blocks ? crypt_checkpoint(c) : 0;
+	if (n >= c->cache_blocks / 2 && !atomic_exchange(&c->bg_kicked, true)) {
+		pthread_mutex_lock(&c->bg_lock);
+		c->bg_kick = true;
+		pthread_cond_signal(&c->bg_cond);
+		pthread_mutex_unlock(&c->bg_lock);
+	}
+	return n >= 2 * c->cache_blocks ? crypt_checkpoint(c) : 0;
 }
 
 static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t off)
@@ -361,6 +502,7 @@ static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt
 	struct crypt *c = to_crypt(bd);
 	size_t len = iov_total(iov, iovcnt), done = 0;
 	uint8_t pt[IMAGE_BLOCK_SIZE];
+	struct nonce_pool pool = { .left = 0 };
 	struct aead *a;
 	uint32_t keyed = 0;
 	int ret;
@@ -380,10 +522,63 @@ static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt
 		size_t k = MIN(len - done, IMAGE_BLOCK_SIZE - skip);
 
 		ret = write_block(c, a, &keyed, pos / IMAGE_BLOCK_SIZE, skip, k, iov, iovcnt, done,
-				  pt);
+				  pt, &pool);
 		done += k;
-		if (!ret && atomic_load(&c->cached) >= c->cache_blocks)
-			ret = crypt_checkpoint(c);
+		if (!ret)
+			ret = cache_pressure(c);
+	}
+	explicit_bzero(pt, sizeof(pt));
+	aead_free(a);
+	return ret;
+}
+
+/*
+ * Whole blocks become authenticated zero blocks (no data written, the space
+ * punched at the checkpoint); sectors at the edges are written as zeroes.
+ */
+static int crypt_discard(struct blockdev *bd, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeroes[IMAGE_BLOCK_SIZE];
+	struct crypt *c = to_crypt(bd);
+	uint8_t pt[IMAGE_BLOCK_SIZE];
+	struct nonce_pool pool = { .left = 0 };
+	struct aead *a;
+	uint32_t keyed = 0;
+	int ret;
+
+	ret = blockdev_check_range(bd, off, len, true);
+	ret = ret ? ret : atomic_load(&c->failed);
+	if (ret || len == 0)
+		return ret;
+	a = aead_new();
+	if (!a)
+		return -ENOMEM;
+	for (uint64_t pos = off; !ret && pos < off + len;) {
+		uint64_t b = pos / IMAGE_BLOCK_SIZE;
+		size_t skip = pos % IMAGE_BLOCK_SIZE;
+		size_t k = (size_t)MIN((uint64_t)IMAGE_BLOCK_SIZE - skip, off + len - pos);
+		struct iovec z = { (void *)zeroes, k };
+
+		if (k != IMAGE_BLOCK_SIZE) {
+			ret = write_block(c, a, &keyed, b, skip, k, &z, 1, 0, pt, &pool);
+		} else {
+			struct crypt_entry *e = malloc(sizeof(*e));
+			pthread_mutex_t *stripe = &c->stripes[b % CRYPT_STRIPES];
+
+			if (!e) {
+				ret = -ENOMEM;
+				break;
+			}
+			*e = (struct crypt_entry){ .block = b };
+			pthread_mutex_lock(stripe);
+			ret = seal_insert(c, a, &keyed, e, NULL, &pool);
+			pthread_mutex_unlock(stripe);
+			if (ret)
+				free(e);
+		}
+		pos += k;
+		if (!ret)
+			ret = cache_pressure(c);
 	}
 	explicit_bzero(pt, sizeof(pt));
 	aead_free(a);
@@ -399,8 +594,15 @@ static int crypt_flush(struct blockdev *bd)
 
 static void crypt_release(struct crypt *c)
 {
+	bg_stop(c);
+	pthread_mutex_destroy(&c->bg_lock);
+	pthread_cond_destroy(&c->bg_cond);
 	crypt_map_clear(&c->active);
 	crypt_map_clear(&c->flushing);
+	free(c->slot_state);
+	for (unsigned int i = 0; i < c->npool; i++)
+		free(c->pool[i]);
+	pthread_mutex_destroy(&c->pool_lock);
 	free(c->active.buckets);
 	free(c->flushing.buckets);
 	image_header_release(&c->hdr);
@@ -422,6 +624,7 @@ static void crypt_close(struct blockdev *bd)
 	struct crypt *c = to_crypt(bd);
 
 	/* A clean close: everything durable, then the header says so. */
+	bg_stop(c);
 	if (!bd->read_only && crypt_checkpoint(c) == 0) {
 		c->hdr.flags &= ~IMAGE_FLAG_DIRTY;
 		if (image_header_store(&c->io, &c->hdr, c->dek))
@@ -446,7 +649,7 @@ static const struct blockdev_ops crypt_ops = {
 	.readv = crypt_readv,
 	.writev = crypt_writev,
 	.flush = crypt_flush,
-	.discard = NULL,	/* a discarded block would have to read as sealed zeroes */
+	.discard = crypt_discard,
 	.close = crypt_close,
 };
 
@@ -461,6 +664,9 @@ static struct crypt *crypt_alloc(void)
 	pthread_mutex_init(&c->hdr_lock, NULL);
 	pthread_mutex_init(&c->map_lock, NULL);
 	pthread_mutex_init(&c->ckpt_lock, NULL);
+	pthread_mutex_init(&c->pool_lock, NULL);
+	pthread_mutex_init(&c->bg_lock, NULL);
+	pthread_cond_init(&c->bg_cond, NULL);
 	for (int i = 0; i < CRYPT_STRIPES; i++)
 		pthread_mutex_init(&c->stripes[i], NULL);
 	if (crypt_map_init(&c->active) || crypt_map_init(&c->flushing) ||
@@ -524,6 +730,9 @@ static int crypt_setup(struct crypt *c, struct secret *dek, bool read_only,
 	if (ret)
 		return ret;
 	c->nblocks = c->hdr.data_size / IMAGE_BLOCK_SIZE;
+	c->slot_state = calloc(c->nblocks, sizeof(*c->slot_state));
+	if (!c->slot_state)
+		return -ENOMEM;
 	atomic_store(&c->epoch, c->hdr.epoch);
 	c->cache_blocks = t && t->cache_blocks ? t->cache_blocks : CRYPT_DEFAULT_CACHE_BLOCKS;
 	c->epoch_budget = t && t->epoch_budget ? t->epoch_budget : CRYPT_DEFAULT_EPOCH_BUDGET;
@@ -531,6 +740,8 @@ static int crypt_setup(struct crypt *c, struct secret *dek, bool read_only,
 		ret = crypt_begin_session(c);
 		if (ret)
 			return ret;
+		if (!(t && t->sync_checkpoints))
+			c->bg_running = pthread_create(&c->bg_thread, NULL, bg_main, c) == 0;
 	}
 	memcpy(c->info.uuid, c->hdr.uuid, IMAGE_UUID_LEN);
 	c->info.epoch = c->hdr.epoch;
@@ -585,7 +796,8 @@ int crypt_open_dek(int image_fd, struct secret *dek, bool read_only,
 	ret = crypt_setup(c, dek, read_only, tuning);
 	if (ret)
 		goto fail;
-	if (fstat(image_fd, &st) < 0 || (uint64_t)st.st_size < c->hdr.data_offset + c->hdr.data_size) {
+	if (fstat(image_fd, &st) < 0 ||
+	    (uint64_t)st.st_size < c->hdr.data_offset + c->hdr.data_size) {
 		log_error("crypt: image file is shorter than its header says");
 		ret = -EUCLEAN;
 		goto fail;

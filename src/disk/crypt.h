@@ -18,16 +18,17 @@
 
 /* Knobs the tests turn; zero fields take the defaults. */
 struct crypt_tuning {
-	size_t cache_blocks;	/* write-back cache size; default 4096 (16 MiB) */
-	uint64_t epoch_budget;	/* encryptions per epoch; default 2^30 */
+	size_t cache_blocks; /* write-back cache size; default 4096 (16 MiB) */
+	uint64_t epoch_budget; /* encryptions per epoch; default 2^30 */
+	bool sync_checkpoints; /* no background flusher: checkpoints only in callers */
 };
 
 /* Image statistics a caller may print (never secrets). */
 struct crypt_info {
 	uint8_t uuid[IMAGE_UUID_LEN];
-	uint32_t epoch;		/* epoch this session writes with */
-	bool recovered;		/* the image was DIRTY and recovery ran */
-	uint64_t recovered_slots;	/* slots cleared by that recovery */
+	uint32_t epoch; /* epoch this session writes with */
+	bool recovered; /* the image was DIRTY and recovery ran */
+	uint64_t recovered_slots; /* slots cleared by that recovery */
 };
 
 /*

@@ -62,7 +62,8 @@ bool crypt_cache_lookup(struct crypt *c, uint64_t b, uint8_t *ct, struct crypt_s
 	if (!e && c->flushing.count)
 		e = *map_find(&c->flushing, b);
 	if (e) {
-		memcpy(ct, e->ct, IMAGE_BLOCK_SIZE);
+		if (!(e->slot.stamp & STAMP_ZERO))
+			memcpy(ct, e->ct, IMAGE_BLOCK_SIZE);
 		*slot = e->slot;
 		found = true;
 	}
@@ -75,7 +76,8 @@ int crypt_cache_next_gen(struct crypt *c, uint64_t b, uint8_t *gen, uint64_t *sw
 	uint8_t rec[IMAGE_RECORD_SIZE];
 	struct crypt_entry *e;
 	struct crypt_slot cur;
-	int ret;
+	uint16_t st;
+	int ci, ret;
 
 	pthread_mutex_lock(&c->map_lock);
 	*swaps = c->swaps;
@@ -89,14 +91,25 @@ int crypt_cache_next_gen(struct crypt *c, uint64_t b, uint8_t *gen, uint64_t *sw
 		if (e)
 			*gen = (uint8_t)(e->slot.stamp + 1);
 	}
+	st = c->slot_state[b];
 	pthread_mutex_unlock(&c->map_lock);
 	if (e)
 		return 0;
+	if (st & SLOT_KNOWN) {
+		*gen = (uint8_t)(st + 1);
+		return 0;
+	}
 	/* In no map: nothing rewrites this record until our entry is inserted. */
 	ret = c->io.pread(c->io.ctx, rec, sizeof(rec), c->hdr.meta_offset + b * IMAGE_RECORD_SIZE);
 	if (ret)
 		return ret;
-	crypt_slot_get(rec, crypt_record_current(rec), &cur);
+	ci = crypt_record_current(rec);
+	crypt_slot_get(rec, ci, &cur);
+	pthread_mutex_lock(&c->map_lock);
+	if (c->swaps == *swaps)
+		c->slot_state[b] =
+			(uint16_t)(SLOT_KNOWN | (unsigned int)ci << 8 | (cur.stamp & 0xff));
+	pthread_mutex_unlock(&c->map_lock);
 	*gen = (uint8_t)(cur.stamp + 1);
 	return 0;
 }
@@ -149,49 +162,113 @@ static struct crypt_entry **flushing_sorted(struct crypt_map *m)
 	return arr;
 }
 
-/* Step 1: the new nonce/tag/stamp into the slot that is not current. */
-static int write_slot(struct crypt *c, struct crypt_entry *e)
+/* How many entries from arr[i] on cover consecutive blocks (at most max). */
+static size_t run_length(struct crypt_entry **arr, size_t i, size_t n, size_t max)
 {
-	uint64_t off = c->hdr.meta_offset + e->block * IMAGE_RECORD_SIZE;
-	uint8_t rec[IMAGE_RECORD_SIZE], buf[IMAGE_SLOT_SIZE];
-	struct crypt_slot cur;
-	int ci, ret;
+	size_t k = 1;
 
-	ret = c->io.pread(c->io.ctx, rec, sizeof(rec), off);
-	if (ret)
-		return ret;
-	ci = crypt_record_current(rec);
-	crypt_slot_get(rec, ci, &cur);
-	if ((uint8_t)e->slot.stamp != (uint8_t)(cur.stamp + 1)) {
-		/* crypt_cache_next_gen's invariant broke: writing would lose the block. */
-		log_error("crypt: block %llu: gen %u does not follow %u",
-			  (unsigned long long)e->block, e->slot.stamp & 0xff, cur.stamp & 0xff);
-		return -EIO;
-	}
-	crypt_slot_put(buf, &e->slot);
-	return c->io.pwrite(c->io.ctx, buf, sizeof(buf), off + (uint64_t)(1 - ci) * IMAGE_SLOT_SIZE);
+	while (i + k < n && k < max && arr[i + k]->block == arr[i]->block + k)
+		k++;
+	return k;
 }
 
-static int checkpoint_run(struct crypt *c, struct crypt_entry **arr, size_t n)
+/*
+ * Step 1 for a run of consecutive blocks: read their records, put each new
+ * nonce/tag/stamp into the slot that is not current, write the records
+ * back. The current slots are rewritten with the bytes they already hold.
+ */
+static int write_slots(struct crypt *c, struct crypt_entry **run, size_t k, uint8_t *recs,
+		       uint8_t *targets)
 {
-	int ret = 0;
+	uint64_t off = c->hdr.meta_offset + run[0]->block * IMAGE_RECORD_SIZE;
+	int ret = c->io.pread(c->io.ctx, recs, k * IMAGE_RECORD_SIZE, off);
 
-	for (size_t i = 0; !ret && i < n; i++)
-		ret = write_slot(c, arr[i]);
+	for (size_t i = 0; !ret && i < k; i++) {
+		uint8_t *rec = recs + i * IMAGE_RECORD_SIZE;
+		int ci = crypt_record_current(rec);
+		struct crypt_slot cur;
+
+		crypt_slot_get(rec, ci, &cur);
+		if ((uint8_t)run[i]->slot.stamp != (uint8_t)(cur.stamp + 1)) {
+			/* crypt_cache_next_gen's invariant broke: writing would lose the block. */
+			log_error("crypt: block %llu: gen %u does not follow %u",
+				  (unsigned long long)run[i]->block, run[i]->slot.stamp & 0xff,
+				  cur.stamp & 0xff);
+			return -EIO;
+		}
+		targets[i] = (uint8_t)(1 - ci);
+		crypt_slot_put(rec + (1 - ci) * IMAGE_SLOT_SIZE, &run[i]->slot);
+	}
+	return ret ? ret : c->io.pwrite(c->io.ctx, recs, k * IMAGE_RECORD_SIZE, off);
+}
+
+#define RUN_MAX (CRYPT_BUF_SIZE / IMAGE_BLOCK_SIZE) /* blocks per coalesced write */
+
+/* Step 3 for a run: the ciphertexts in place, one gathered write. */
+static int write_data(struct crypt *c, struct crypt_entry **run, size_t k, struct iovec *iov)
+{
+	for (size_t i = 0; i < k; i++)
+		iov[i] = (struct iovec){ run[i]->ct, IMAGE_BLOCK_SIZE };
+	return c->io.pwritev(c->io.ctx, iov, (int)k,
+			     c->hdr.data_offset + run[0]->block * IMAGE_BLOCK_SIZE);
+}
+
+static bool is_zero(const struct crypt_entry *e)
+{
+	return e->slot.stamp & STAMP_ZERO;
+}
+
+/* Consecutive blocks from arr[i] on that are all zero or all data. */
+static size_t same_kind_run(struct crypt_entry **arr, size_t i, size_t n)
+{
+	size_t k = run_length(arr, i, n, RUN_MAX);
+	size_t j = 1;
+
+	while (j < k && is_zero(arr[i + j]) == is_zero(arr[i]))
+		j++;
+	return j;
+}
+
+static int checkpoint_run(struct crypt *c, struct crypt_entry **arr, size_t n, uint8_t *targets)
+{
+	uint8_t *recs = malloc(RUN_MAX * IMAGE_RECORD_SIZE);
+	struct iovec *iov = calloc(RUN_MAX, sizeof(*iov));
+	int ret = recs && iov ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !ret && i < n;) {
+		size_t k = run_length(arr, i, n, RUN_MAX);
+
+		ret = write_slots(c, arr + i, k, recs, targets + i);
+		i += k;
+	}
 	if (!ret)
 		ret = c->io.sync(c->io.ctx);
-	/* Step 3: only now may the data move; each block is old or new. */
-	for (size_t i = 0; !ret && i < n; i++)
-		ret = c->io.pwrite(c->io.ctx, arr[i]->ct, IMAGE_BLOCK_SIZE,
-				   c->hdr.data_offset + arr[i]->block * IMAGE_BLOCK_SIZE);
+	/*
+	 * Step 3: only now may the data move; each block is old or new. A
+	 * zero block's new slot authenticates without data: its space goes.
+	 */
+	for (size_t i = 0; !ret && i < n;) {
+		size_t k = same_kind_run(arr, i, n);
+
+		if (!is_zero(arr[i]))
+			ret = write_data(c, arr + i, k, iov);
+		else if (c->io.punch)
+			ret = c->io.punch(c->io.ctx,
+					  c->hdr.data_offset + arr[i]->block * IMAGE_BLOCK_SIZE,
+					  k * IMAGE_BLOCK_SIZE);
+		i += k;
+	}
 	if (!ret)
 		ret = c->io.sync(c->io.ctx);
+	free(recs);
+	free(iov);
 	return ret;
 }
 
 int crypt_checkpoint(struct crypt *c)
 {
 	struct crypt_entry **arr = NULL;
+	uint8_t *targets = NULL;
 	struct crypt_map tmp;
 	size_t n;
 	int ret;
@@ -218,7 +295,8 @@ int crypt_checkpoint(struct crypt *c)
 	pthread_mutex_unlock(&c->map_lock);
 
 	arr = flushing_sorted(&c->flushing);
-	ret = arr ? checkpoint_run(c, arr, n) : -ENOMEM;
+	targets = malloc(n);
+	ret = arr && targets ? checkpoint_run(c, arr, n, targets) : -ENOMEM;
 	if (ret) {
 		/*
 		 * The image is still consistent (old or new per block), but
@@ -228,11 +306,16 @@ int crypt_checkpoint(struct crypt *c)
 		atomic_store(&c->failed, ret);
 	}
 	pthread_mutex_lock(&c->map_lock);
+	for (size_t i = 0; !ret && i < n; i++)
+		c->slot_state[arr[i]->block] =
+			(uint16_t)(SLOT_KNOWN | (unsigned int)targets[i] << 8 |
+				   (arr[i]->slot.stamp & 0xff));
 	crypt_map_clear(&c->flushing);
 	atomic_fetch_sub(&c->cached, n);
 	pthread_mutex_unlock(&c->map_lock);
 unlock:
 	pthread_mutex_unlock(&c->ckpt_lock);
+	free(targets);
 	free(arr);
 	return ret;
 }
@@ -253,8 +336,8 @@ static int recover_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint6
 			  c->hdr.data_offset + b * IMAGE_BLOCK_SIZE);
 	if (ret)
 		return ret;
-	ret = crypt_open_block(c, a, keyed, b, buf, rec, &used);
-	explicit_bzero(buf, IMAGE_BLOCK_SIZE);
+	ret = crypt_open_block(c, a, keyed, b, buf, buf + IMAGE_BLOCK_SIZE, rec, &used);
+	explicit_bzero(buf + IMAGE_BLOCK_SIZE, IMAGE_BLOCK_SIZE);
 	if (ret == -EBADMSG) {
 		log_warn("crypt: block %llu authenticates under neither slot after a crash",
 			 (unsigned long long)b);
@@ -268,9 +351,9 @@ static int recover_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint6
 
 int crypt_recover(struct crypt *c)
 {
-	const uint64_t chunk = 1024;	/* records per metadata read */
+	const uint64_t chunk = 1024; /* records per metadata read */
 	uint8_t *meta = malloc(chunk * IMAGE_RECORD_SIZE);
-	uint8_t *buf = malloc(IMAGE_BLOCK_SIZE);
+	uint8_t *buf = malloc(2 * IMAGE_BLOCK_SIZE); /* ciphertext, plaintext */
 	struct aead *a = aead_new();
 	uint32_t keyed = 0;
 	int ret = 0;
@@ -290,7 +373,7 @@ int crypt_recover(struct crypt *c)
 			struct crypt_slot s;
 
 			crypt_slot_get(rec, crypt_record_current(rec), &s);
-			if (s.stamp && (s.stamp >> 8) >= c->hdr.session_epoch)
+			if (s.stamp && stamp_epoch(s.stamp) >= c->hdr.session_epoch)
 				ret = recover_block(c, a, &keyed, first + i, rec, buf);
 		}
 	}

@@ -3,6 +3,9 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +74,7 @@ static int fd_pread(void *ctx, void *buf, size_t len, uint64_t off)
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return -EIO;	/* the image is shorter than its header says */
+			return -EIO; /* the image is shorter than its header says */
 		done += (size_t)n;
 	}
 	return 0;
@@ -94,6 +97,47 @@ static int fd_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+static int fd_pwritev(void *ctx, const struct iovec *iov_in, int iovcnt, uint64_t off)
+{
+	struct iovec iov[IOV_MAX];
+	struct iovec *v = iov;
+	int fd = *(int *)ctx;
+
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	memcpy(iov, iov_in, (size_t)iovcnt * sizeof(*iov));
+	while (iovcnt > 0) {
+		ssize_t n = pwritev(fd, v, iovcnt, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		off += (uint64_t)n;
+		/* Skip what a short write already took. */
+		while (iovcnt > 0 && (size_t)n >= v->iov_len) {
+			n -= (ssize_t)v->iov_len;
+			v++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+static int fd_punch(void *ctx, uint64_t off, uint64_t len)
+{
+	int fd = *(int *)ctx;
+
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+		return 0;
+	/* Space is not reclaimed where the file system cannot punch: harmless. */
+	return errno == EOPNOTSUPP || errno == ENOSYS ? 0 : -errno;
+}
+
 static int fd_sync(void *ctx)
 {
 	return fdatasync(*(int *)ctx) < 0 ? -errno : 0;
@@ -103,6 +147,8 @@ void image_io_fd(struct image_io *io, int *fd)
 {
 	io->pread = fd_pread;
 	io->pwrite = fd_pwrite;
+	io->pwritev = fd_pwritev;
+	io->punch = fd_punch;
 	io->sync = fd_sync;
 	io->ctx = fd;
 }
@@ -158,8 +204,7 @@ static const char *fields_invalid(const struct image_header *h)
 	return NULL;
 }
 
-bool image_header_parse(const uint8_t *buf, size_t len, struct image_header *h,
-			const char **why)
+bool image_header_parse(const uint8_t *buf, size_t len, struct image_header *h, const char **why)
 {
 	uint8_t want[SHA256_LEN], got[SHA256_LEN];
 	uint8_t *copy;
@@ -193,8 +238,11 @@ bool image_header_parse(const uint8_t *buf, size_t len, struct image_header *h,
 	}
 	free(copy);
 	*why = "header checksum mismatch (torn or corrupted copy)";
+#ifndef POCKETVM_FUZZING
+	/* A fuzzer cannot forge SHA-256: let it reach the fields behind it. */
 	if (memcmp(want, got, SHA256_LEN))
 		return false;
+#endif
 
 	h->version = get32(buf + OFF_VERSION);
 	h->flags = get32(buf + OFF_FLAGS);
@@ -307,8 +355,7 @@ static int header_compute_mac(const struct image_header *h, const struct secret 
 	return ret;
 }
 
-int image_header_serialize(const struct image_header *h, const struct secret *dek,
-			   uint8_t *buf)
+int image_header_serialize(const struct image_header *h, const struct secret *dek, uint8_t *buf)
 {
 	uint8_t mac[IMAGE_MAC_LEN] = { 0 };
 	uint8_t sum[SHA256_LEN];
@@ -382,8 +429,7 @@ out:
 	return ret;
 }
 
-int image_header_store(const struct image_io *io, struct image_header *h,
-		       const struct secret *dek)
+int image_header_store(const struct image_io *io, struct image_header *h, const struct secret *dek)
 {
 	uint8_t *buf = malloc(IMAGE_HEADER_SLOT);
 	int ret;
@@ -439,6 +485,18 @@ int image_header_erase(const struct image_io *io)
 	const char *why;
 	int ret = image_header_load(io, &h, &why);
 
+	if (ret == -EUCLEAN) {
+		/* Unreadable: zero both copies, whatever binding bytes they hold. */
+		uint8_t *zero = calloc(1, IMAGE_HEADER_SLOT);
+
+		if (!zero)
+			return -ENOMEM;
+		ret = io->pwrite(io->ctx, zero, IMAGE_HEADER_SLOT, 0);
+		if (!ret)
+			ret = io->pwrite(io->ctx, zero, IMAGE_HEADER_SLOT, IMAGE_HEADER_SLOT);
+		free(zero);
+		return ret ? ret : io->sync(io->ctx);
+	}
 	if (ret)
 		return ret;
 	image_header_release(&h);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "common/util.h"
 #include "crypto/secret.h"
@@ -18,14 +19,14 @@
 #define IMAGE_VERSION 1u
 #define IMAGE_SUITE_AES256GCM 1u
 #define IMAGE_BLOCK_SIZE 4096u
-#define IMAGE_HEADER_SLOT 65536u	/* bytes per header copy */
-#define IMAGE_HEADER_FIXED 160u	/* fixed part before the bindings */
+#define IMAGE_HEADER_SLOT 65536u /* bytes per header copy */
+#define IMAGE_HEADER_FIXED 160u /* fixed part before the bindings */
 #define IMAGE_BINDINGS_MAX (IMAGE_HEADER_SLOT - IMAGE_HEADER_FIXED)
 #define IMAGE_META_OFFSET (2 * (uint64_t)IMAGE_HEADER_SLOT)
-#define IMAGE_RECORD_SIZE 64u	/* two 32-byte slots per block */
+#define IMAGE_RECORD_SIZE 64u /* two 32-byte slots per block */
 #define IMAGE_SLOT_SIZE 32u
 #define IMAGE_MAX_DATA_SIZE (1ull << 50)
-#define IMAGE_EPOCH_MAX ((1u << 24) - 1)
+#define IMAGE_EPOCH_MAX ((1u << 23) - 1)
 #define IMAGE_UUID_LEN 16
 #define IMAGE_MAC_LEN 32
 #define IMAGE_DEK_LEN 32
@@ -47,7 +48,7 @@ struct image_header {
 	uint32_t epoch;
 	uint32_t session_epoch;
 	uint8_t mac[IMAGE_MAC_LEN];
-	char *bindings;		/* NUL-terminated JSON, malloc'd; NULL when empty */
+	char *bindings; /* NUL-terminated JSON, malloc'd; NULL when empty */
 	size_t bindings_len;
 };
 
@@ -59,6 +60,10 @@ struct image_header {
 struct image_io {
 	int (*pread)(void *ctx, void *buf, size_t len, uint64_t off);
 	int (*pwrite)(void *ctx, const void *buf, size_t len, uint64_t off);
+	/* Gathers iovcnt (<= IOV_MAX) buffers into one contiguous range. */
+	int (*pwritev)(void *ctx, const struct iovec *iov, int iovcnt, uint64_t off);
+	/* Deallocates a range (reads of it return zeroes); may be NULL. */
+	int (*punch)(void *ctx, uint64_t off, uint64_t len);
 	int (*sync)(void *ctx);
 	void *ctx;
 };
@@ -76,8 +81,7 @@ void image_layout(uint64_t data_size, uint64_t *meta_offset, uint64_t *data_offs
  * MAC (that needs the DEK). On success fills h (release it with
  * image_header_release); on failure sets *why to one precise message.
  */
-bool image_header_parse(const uint8_t *buf, size_t len, struct image_header *h,
-			const char **why);
+bool image_header_parse(const uint8_t *buf, size_t len, struct image_header *h, const char **why);
 
 void image_header_release(struct image_header *h);
 
@@ -114,13 +118,13 @@ int image_data_key(const struct secret *dek, const uint8_t uuid[IMAGE_UUID_LEN],
  * epoch 0), zeroed metadata, and sizes the file. The blocks are then
  * sealed by the crypt backend (image_create in create.c does both).
  */
-int image_format(int fd, uint64_t data_size,
-		 const uint8_t uuid[IMAGE_UUID_LEN], const struct secret *dek,
-		 const char *bindings) __must_check;
+int image_format(int fd, uint64_t data_size, const uint8_t uuid[IMAGE_UUID_LEN],
+		 const struct secret *dek, const char *bindings) __must_check;
 
 /*
  * Crypto-erase: rewrites both header copies with ERASED set, no bindings
- * and no MAC. Needs no key. Afterwards the DEK cannot be recovered.
+ * and no MAC (or, when no copy is readable, zeroes both). Needs no key.
+ * Afterwards the DEK cannot be recovered.
  */
 int image_header_erase(const struct image_io *io) __must_check;
 

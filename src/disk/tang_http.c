@@ -36,7 +36,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 
 	if (len > REPLY_MAX - r->len) {
 		r->too_big = true;
-		return 0;	/* aborts the transfer */
+		return 0; /* aborts the transfer */
 	}
 	memcpy(r->buf + r->len, p, len);
 	r->len += len;
@@ -158,8 +158,9 @@ int tang_http_rec(const char *url, const char *kid, const json_t *xfr,
 	int ret;
 
 	/* kid is a base64url thumbprint: it cannot carry path characters. */
-	if (!body || strspn(kid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
-			     strlen(kid)) {
+	if (!body ||
+	    strspn(kid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+		    strlen(kid)) {
 		free(body);
 		return body ? -EINVAL : -ENOMEM;
 	}

@@ -8,6 +8,7 @@
 /* api_device.c */
 void h_server_info(struct req *r);
 void h_enroll(struct req *r);
+void h_renew(struct req *r);
 void h_checkin(struct req *r);
 void h_ack(struct req *r);
 void h_adv(struct req *r);
@@ -20,6 +21,10 @@ void h_image_file(struct req *r);
 void h_admin_image_upload(struct req *r);
 void h_admin_image_publish(struct req *r);
 void h_admin_image_list(struct req *r);
+
+/* api_web.c */
+void h_console(struct req *r);
+void h_root(struct req *r);
 
 /* api_admin.c */
 void h_admin_whoami(struct req *r);
@@ -57,8 +62,8 @@ bool cmd_type_needs_vm(enum cmd_type t);
  * applies its server-side effect at once (keys deleted for wipes), audited,
  * in one transaction. On success id receives the command id. 0 or -errno.
  */
-int __must_check cmd_create(struct worker *w, const char *actor, const char *device,
-			    const char *vm, enum cmd_type t, char id[UUID_LEN + 1]);
+int __must_check cmd_create(struct worker *w, const char *actor, const char *device, const char *vm,
+			    enum cmd_type t, char id[UUID_LEN + 1]);
 /*
  * Records the device's acknowledgment inside the caller's transaction.
  * Returns 0, -ENOENT (no such command for device), -EALREADY, or -errno.

@@ -63,8 +63,9 @@ static bool write_audited(struct req *r, int rc, const char *action, const char 
 
 void h_admin_whoami(struct req *r)
 {
-	reply_json(r, 200, json_pack("{s:s,s:s,s:I}", "actor", r->actor, "server_id",
-				     r->w->keys.server_id, "server_time", (json_int_t)now_s()));
+	reply_json(r, 200,
+		   json_pack("{s:s,s:s,s:I}", "actor", r->actor, "server_id", r->w->keys.server_id,
+			     "server_time", (json_int_t)now_s()));
 }
 
 static json_t *token_json(const struct store_rows *rows, int i)
@@ -93,7 +94,8 @@ static bool scopes_parse(json_t *arr, char *out, size_t n)
 	if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > 5)
 		return false;
 	out[0] = '\0';
-	json_array_foreach(arr, i, e) {
+	json_array_foreach(arr, i, e)
+	{
 		const char *s = json_string_value(e);
 		bool ok = false;
 
@@ -140,8 +142,9 @@ void h_admin_token_create(struct req *r)
 			   json_pack("{s:s,s:s,s:I}", "name", name, "scopes", scopes, "expires",
 				     (json_int_t)(now + ttl))))
 		goto out;
-	reply_json(r, 201, json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", id, "name", name, "token",
-				     token, "scopes", scopes, "expires", (json_int_t)(now + ttl)));
+	reply_json(r, 201,
+		   json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", id, "name", name, "token", token,
+			     "scopes", scopes, "expires", (json_int_t)(now + ttl)));
 out:
 	explicit_bzero(token, sizeof(token));
 	json_decref(j);
@@ -205,17 +208,18 @@ void h_etoken_create(struct req *r)
 		sha256_hex(token, strlen(token), hash);
 		rc = SQ(r->w->store, Q_ETOKEN_INSERT, NULL, id, hash, grp, i64s(b1, now),
 			i64s(b2, now + ttl));
-		json_array_append_new(out_tokens, json_pack("{s:s,s:s,s:I}", "id", id, "token",
-							    token, "expires",
-							    (json_int_t)(now + ttl)));
+		json_array_append_new(out_tokens,
+				      json_pack("{s:s,s:s,s:I}", "id", id, "token", token,
+						"expires", (json_int_t)(now + ttl)));
 		json_array_append_new(ids, json_string(id));
 	}
-	if (!write_audited(r, rc, "enroll_token.create", grp,
-			   json_pack("{s:O,s:I}", "tokens", ids, "expires",
-				     (json_int_t)(now + ttl))))
+	if (!write_audited(
+		    r, rc, "enroll_token.create", grp,
+		    json_pack("{s:O,s:I}", "tokens", ids, "expires", (json_int_t)(now + ttl))))
 		goto out;
-	reply_json(r, 201, json_pack("{s:s,s:O,s:s}", "group", grp, "tokens", out_tokens,
-				     "ca_sha256", r->w->srv->ca.sha256));
+	reply_json(r, 201,
+		   json_pack("{s:s,s:O,s:s}", "group", grp, "tokens", out_tokens, "ca_sha256",
+			     r->w->srv->ca.sha256));
 out:
 	explicit_bzero(token, sizeof(token));
 	json_decref(out_tokens);
@@ -228,8 +232,8 @@ static json_t *etoken_json(const struct store_rows *rows, int i)
 	return json_pack("{s:s,s:s,s:I,s:I,s:o,s:s?}", "id", store_cell(rows, i, 0), "group",
 			 store_cell(rows, i, 1), "created", (json_int_t)store_cell_i64(rows, i, 2),
 			 "expires", (json_int_t)store_cell_i64(rows, i, 3), "used",
-			 store_cell_i64(rows, i, 4) ? json_integer(store_cell_i64(rows, i, 4))
-						    : json_null(),
+			 store_cell_i64(rows, i, 4) ? json_integer(store_cell_i64(rows, i, 4)) :
+						      json_null(),
 			 "device", store_cell(rows, i, 5));
 }
 
@@ -420,6 +424,23 @@ static bool device_exists(struct req *r, const char *id, char status[16])
 	return true;
 }
 
+/* Whether device's effective policy (group and device layers) allows an image. */
+static bool image_allowed_for(struct req *r, const char *device, const char *img, const char *ver)
+{
+	struct store_rows rows;
+	json_t *pol = NULL;
+	bool ok = false;
+
+	if (SQ(r->w->store, Q_DEVICE_GET, &rows, device) == 1)
+		pol = policy_effective(r->w, store_cell(&rows, 0, DEV_GRP),
+				       store_cell(&rows, 0, DEV_POLICY), NULL);
+	store_rows_free(&rows);
+	/* Without a version, only a name-wide entry (or no list) allows it. */
+	ok = pol && policy_image_allowed(pol, img, ver);
+	json_decref(pol);
+	return ok;
+}
+
 static void issue(struct req *r, const char *device, const char *vm, enum cmd_type t)
 {
 	char id[UUID_LEN + 1];
@@ -428,8 +449,9 @@ static void issue(struct req *r, const char *device, const char *vm, enum cmd_ty
 	if (rc < 0)
 		reply_store_error(r, rc);
 	else
-		reply_json(r, 201, json_pack("{s:s,s:s,s:s,s:s?}", "id", id, "type",
-					     cmd_type_name(t), "device", device, "vm", vm));
+		reply_json(r, 201,
+			   json_pack("{s:s,s:s,s:s,s:s?}", "id", id, "type", cmd_type_name(t),
+				     "device", device, "vm", vm));
 }
 
 void h_device_revoke(struct req *r)
@@ -484,8 +506,8 @@ void h_vm_list(struct req *r)
 	const char *d = req_query(r, "device", dev, sizeof(dev));
 
 	reply_list(r, "vms",
-		   d ? SQ(r->w->store, Q_VM_LIST_DEVICE, &rows, d)
-		     : SQ0(r->w->store, Q_VM_LIST, &rows),
+		   d ? SQ(r->w->store, Q_VM_LIST_DEVICE, &rows, d) :
+		       SQ0(r->w->store, Q_VM_LIST, &rows),
 		   &rows, vm_json);
 }
 
@@ -518,7 +540,8 @@ void h_vm_create(struct req *r)
 			"image_version", &ver) < 0 ||
 	    !name_valid(name, 64) || (img && !name_valid(img, 64)) || (ver && !img) ||
 	    (ver && !name_valid(ver, 64))) {
-		reply_error(r, 400, "bad_request", "need device, name; optional image, image_version");
+		reply_error(r, 400, "bad_request",
+			    "need device, name; optional image, image_version");
 		goto out;
 	}
 	if (!device_exists(r, dev, status))
@@ -531,7 +554,13 @@ void h_vm_create(struct req *r)
 		reply_error(r, 409, "conflict", "image %s@%s is not published", img, ver);
 		goto out;
 	}
-	if (uuid_random(id) < 0 || keys_vm_new(&r->w->keys, &jwk, &adv, kid, kid1) < 0) {
+	store_rows_free(&rows);
+	if (img && !image_allowed_for(r, dev, img, ver ? ver : "")) {
+		reply_error(r, 409, "image_not_allowed", "the device's policy does not allow %s",
+			    img);
+		goto out;
+	}
+	if (uuid_random(id) < 0 || keys_vm_new(&r->w->keys, id, &jwk, &adv, kid, kid1) < 0) {
 		reply_error(r, 500, "internal", "cannot create the VM's exchange key");
 		goto out;
 	}
@@ -546,9 +575,9 @@ void h_vm_create(struct req *r)
 				     kid, "image", img, "image_version", ver)))
 		goto out;
 	snprintf(tang, sizeof(tang), "/tang/%s", id);
-	reply_json(r, 201, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", id, "device", dev, "name",
-				     name, "kid", kid, "tang_path", tang, "adv_thp",
-				     r->w->keys.adv_thp));
+	reply_json(r, 201,
+		   json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", id, "device", dev, "name", name,
+			     "kid", kid, "tang_path", tang, "adv_thp", r->w->keys.adv_thp));
 out:
 	free(jwk);
 	free(adv);
@@ -579,8 +608,8 @@ void h_cmd_list(struct req *r)
 	const char *d = req_query(r, "device", dev, sizeof(dev));
 
 	reply_list(r, "commands",
-		   d ? SQ(r->w->store, Q_CMD_LIST_DEVICE, &rows, d)
-		     : SQ0(r->w->store, Q_CMD_LIST, &rows),
+		   d ? SQ(r->w->store, Q_CMD_LIST_DEVICE, &rows, d) :
+		       SQ0(r->w->store, Q_CMD_LIST, &rows),
 		   &rows, cmd_json);
 }
 

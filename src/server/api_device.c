@@ -48,47 +48,96 @@ static void enroll_refuse(struct req *r, const char *tid, int status, const char
 	reply_error(r, status, code, "%s", msg);
 }
 
+/* Finds a usable enrollment token; replies (and audits refusals) itself when not. */
+static bool enroll_token(struct req *r, const char *token, struct store_rows *rows)
+{
+	char hash[SHA256_HEX_LEN + 1];
+	const char *tid;
+	int rc;
+
+	if (strncmp(token, "pve_", 4) != 0 || !b64url_valid(token + 4, 43, 43)) {
+		enroll_refuse(r, NULL, 403, "token_invalid", "not an enrollment token");
+		return false;
+	}
+	sha256_hex(token, strlen(token), hash);
+	rc = SQ(r->w->store, Q_ETOKEN_BY_HASH, rows, hash);
+	if (rc < 0) {
+		reply_store_error(r, rc);
+		return false;
+	}
+	if (rows->nrows != 1) {
+		enroll_refuse(r, NULL, 403, "token_invalid", "unknown enrollment token");
+		return false;
+	}
+	tid = store_cell(rows, 0, 0);
+	if (store_cell_i64(rows, 0, 3) != 0) {
+		enroll_refuse(r, tid, 409, "token_used", "enrollment token already used");
+		return false;
+	}
+	if (store_cell_i64(rows, 0, 2) <= now_s()) {
+		enroll_refuse(r, tid, 403, "token_expired", "enrollment token expired");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Consumes the token and records the device, audited, in one transaction.
+ * The single-use check that counts is the conditional UPDATE in here: two
+ * enrollments racing with one token (on any instances) cannot both pass it.
+ */
+static bool enroll_record(struct req *r, const char *tid, const char *grp, const char *dev,
+			  const char *name, const char *platform, const char *serial)
+{
+	struct store *s = r->w->store;
+	char b1[24];
+	int rc = store_begin(s);
+
+	if (rc >= 0) {
+		rc = SQ(s, Q_ETOKEN_CONSUME, NULL, tid, i64s(b1, now_s()), dev);
+		if (rc == 0) {
+			store_rollback(s);
+			enroll_refuse(r, tid, 409, "token_used", "enrollment token already used");
+			return false;
+		}
+	}
+	if (rc > 0)
+		rc = SQ(s, Q_DEVICE_INSERT, NULL, dev, grp, name, platform, serial, b1);
+	if (rc >= 0)
+		rc = audit_append(r->w, r->actor, "device.enroll", dev,
+				  json_pack("{s:s,s:s,s:s,s:s?,s:s}", "token", tid, "group", grp,
+					    "serial", serial, "name", name, "peer", r->peer));
+	if (rc >= 0)
+		rc = store_commit(s);
+	if (rc < 0) {
+		store_rollback(s);
+		reply_store_error(r, rc);
+		return false;
+	}
+	return true;
+}
+
 void h_enroll(struct req *r)
 {
 	json_t *j = req_json(r);
 	const char *token = NULL, *csr = NULL, *name, *platform, *tid, *grp;
-	char hash[SHA256_HEX_LEN + 1], dev[UUID_LEN + 1], serial[CA_SERIAL_HEX + 1], b1[24];
+	char dev[UUID_LEN + 1], serial[CA_SERIAL_HEX + 1];
 	struct store_rows rows = { 0 };
 	char *cert = NULL;
-	int64_t now = now_s();
 	int rc;
 
 	if (!j)
 		return;
 	if (json_unpack(j, "{s:s,s:s}", "token", &token, "csr", &csr) < 0 ||
 	    !opt_label(j, "name", &name) || !opt_label(j, "platform", &platform)) {
-		reply_error(r, 400, "bad_request", "need strings token and csr; name/platform <= 64");
+		reply_error(r, 400, "bad_request",
+			    "need strings token and csr; name/platform <= 64");
 		goto out;
 	}
-	if (strncmp(token, "pve_", 4) != 0 || !b64url_valid(token + 4, 43, 43)) {
-		enroll_refuse(r, NULL, 403, "token_invalid", "not an enrollment token");
+	if (!enroll_token(r, token, &rows))
 		goto out;
-	}
-	sha256_hex(token, strlen(token), hash);
-	rc = SQ(r->w->store, Q_ETOKEN_BY_HASH, &rows, hash);
-	if (rc < 0) {
-		reply_store_error(r, rc);
-		goto out;
-	}
-	if (rows.nrows != 1) {
-		enroll_refuse(r, NULL, 403, "token_invalid", "unknown enrollment token");
-		goto out;
-	}
 	tid = store_cell(&rows, 0, 0);
 	grp = store_cell(&rows, 0, 1);
-	if (store_cell_i64(&rows, 0, 3) != 0) {
-		enroll_refuse(r, tid, 409, "token_used", "enrollment token already used");
-		goto out;
-	}
-	if (store_cell_i64(&rows, 0, 2) <= now) {
-		enroll_refuse(r, tid, 403, "token_expired", "enrollment token expired");
-		goto out;
-	}
 	if (uuid_random(dev) < 0) {
 		reply_error(r, 500, "internal", "no randomness");
 		goto out;
@@ -103,31 +152,8 @@ void h_enroll(struct req *r)
 			reply_error(r, 500, "internal", "cannot issue a certificate");
 		goto out;
 	}
-	rc = store_begin(r->w->store);
-	if (rc < 0) {
-		reply_store_error(r, rc);
+	if (!enroll_record(r, tid, grp, dev, name, platform, serial))
 		goto out;
-	}
-	/* The single-use check that counts: an atomic conditional UPDATE. */
-	rc = SQ(r->w->store, Q_ETOKEN_CONSUME, NULL, tid, i64s(b1, now), dev);
-	if (rc == 0) {
-		store_rollback(r->w->store);
-		enroll_refuse(r, tid, 409, "token_used", "enrollment token already used");
-		goto out;
-	}
-	if (rc > 0)
-		rc = SQ(r->w->store, Q_DEVICE_INSERT, NULL, dev, grp, name, platform, serial, b1);
-	if (rc >= 0)
-		rc = audit_append(r->w, r->actor, "device.enroll", dev,
-				  json_pack("{s:s,s:s,s:s,s:s?,s:s}", "token", tid, "group", grp,
-					    "serial", serial, "name", name, "peer", r->peer));
-	if (rc >= 0)
-		rc = store_commit(r->w->store);
-	if (rc < 0) {
-		store_rollback(r->w->store);
-		reply_store_error(r, rc);
-		goto out;
-	}
 	log_info("enroll: device %s in group %s", dev, grp);
 	reply_json(r, 201,
 		   json_pack("{s:s,s:s,s:s,s:O,s:s,s:I,s:s}", "device_id", dev, "certificate", cert,
@@ -140,13 +166,95 @@ out:
 	json_decref(j);
 }
 
+/*
+ * A new certificate for an enrolled device (same id) from a fresh CSR, over
+ * mTLS with its current certificate. The old certificate stops working at
+ * once: requests are matched against the serial recorded here.
+ */
+void h_renew(struct req *r)
+{
+	json_t *j = req_json(r);
+	const char *csr = NULL;
+	char serial[CA_SERIAL_HEX + 1], *cert = NULL;
+	int rc;
+
+	if (!j)
+		return;
+	if (strcmp(r->device_status, "active") != 0) {
+		reply_error(r, 403, "device_revoked", "device is revoked");
+		goto out;
+	}
+	if (json_unpack(j, "{s:s}", "csr", &csr) < 0) {
+		reply_error(r, 400, "bad_request", "need a csr string");
+		goto out;
+	}
+	rc = ca_issue_device(&r->w->srv->ca, csr, strlen(csr), r->device_id, &cert, serial);
+	if (rc < 0) {
+		reply_error(r, rc == -EINVAL ? 400 : 500,
+			    rc == -EINVAL ? "invalid_csr" : "internal",
+			    "cannot issue a certificate for this CSR");
+		goto out;
+	}
+	rc = store_begin(r->w->store);
+	if (rc >= 0)
+		rc = SQ(r->w->store, Q_DEVICE_SET_SERIAL, NULL, r->device_id, r->device_serial,
+			serial);
+	if (rc == 0) {
+		store_rollback(r->w->store);
+		reply_error(r, 409, "conflict", "certificate already renewed");
+		goto out;
+	}
+	if (rc > 0)
+		rc = audit_append(
+			r->w, r->actor, "device.renew", r->device_id,
+			json_pack("{s:s,s:s}", "old_serial", r->device_serial, "serial", serial));
+	if (rc >= 0)
+		rc = store_commit(r->w->store);
+	if (rc < 0) {
+		store_rollback(r->w->store);
+		reply_store_error(r, rc);
+		goto out;
+	}
+	reply_json(r, 200,
+		   json_pack("{s:s,s:s,s:s}", "device_id", r->device_id, "certificate", cert,
+			     "ca_certificate", r->w->srv->ca.cert_pem));
+out:
+	free(cert);
+	json_decref(j);
+}
+
+/* What the device says it runs, per VM of its own; malformed entries are skipped. */
+static int checkin_reports(struct req *r, json_t *vms)
+{
+	char b[24];
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(vms, i, v)
+	{
+		const char *id = NULL, *state = NULL;
+		int rc;
+
+		if (json_unpack(v, "{s:s,s:s}", "id", &id, "state", &state) < 0 ||
+		    !uuid_valid(id) ||
+		    (strcmp(state, "running") && strcmp(state, "stopped") &&
+		     strcmp(state, "absent")))
+			continue;
+		rc = SQ(r->w->store, Q_VM_REPORT, NULL, id, r->device_id, state, i64s(b, now_s()));
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Acks inside a check-in: malformed or stale entries are skipped, not fatal. */
 static int checkin_acks(struct req *r, json_t *acks)
 {
 	size_t i;
 	json_t *a;
 
-	json_array_foreach(acks, i, a) {
+	json_array_foreach(acks, i, a)
+	{
 		const char *id = NULL, *status = NULL, *detail = NULL;
 		int rc;
 
@@ -175,11 +283,32 @@ static json_t *sign_lease(struct req *r, const struct store_rows *vms, int i, js
 			    (json_int_t)(now + offline), "offline", offline, "seq", (json_int_t)seq,
 			    "nonce", nonce, "state", store_cell(vms, i, VM_STATE), "image",
 			    img ? json_pack("{s:s,s:s?}", "name", img, "version",
-					    store_cell(vms, i, VM_IMAGE_VERSION))
-				: json_null());
+					    store_cell(vms, i, VM_IMAGE_VERSION)) :
+				  json_null());
 	if (!payload)
 		return NULL;
 	jws = keys_sign(&r->w->keys, payload, "pocketvm-lease+jwt");
+	json_decref(payload);
+	return jws;
+}
+
+/*
+ * The signed device statement of a check-in: server time, sequence number,
+ * status and the commands delivered, bound to the request's nonce. A device
+ * gets signed time even without VMs, and can hold commands to the server's
+ * signature, not only to the TLS channel.
+ */
+static json_t *device_statement(struct req *r, const char *status, int64_t seq, int64_t now,
+				const char *nonce, json_t *commands)
+{
+	json_t *payload, *jws;
+
+	payload = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:O}", "iss", r->w->keys.server_id, "sub",
+			    r->device_id, "iat", (json_int_t)now, "seq", (json_int_t)seq, "nonce",
+			    nonce, "status", status, "commands", commands);
+	if (!payload)
+		return NULL;
+	jws = keys_sign(&r->w->keys, payload, "pocketvm-device+jwt");
 	json_decref(payload);
 	return jws;
 }
@@ -190,25 +319,34 @@ static json_t *checkin_answer(struct req *r, const char *status, int64_t seq, co
 			      const char *nonce)
 {
 	json_t *out_vms = json_array(), *leases = json_array(), *commands = json_array();
-	json_t *devpol = policy_effective(r->w, r->device_grp, dpol, NULL);
+	json_t *base = policy_base(r->w, r->device_grp);
+	json_t *devpol = base ? policy_layer(base, dpol, NULL) : NULL, *ans = NULL;
+	json_t *statement;
 	int64_t now = now_s();
 	bool active = strcmp(status, "active") == 0;
 
+	if (!devpol)
+		goto out;
+
 	for (int i = 0; i < vms->nrows; i++) {
 		const char *state = store_cell(vms, i, VM_STATE);
-		json_t *vj = vm_json(vms, i), *pol;
+		json_t *vj = vm_json(vms, i), *pol, *lease;
 
 		json_object_del(vj, "device");
 		json_object_del(vj, "policy");
 		json_object_del(vj, "created");
+		json_object_del(vj, "reported");
 		json_array_append_new(out_vms, vj);
 		if (!active || strcmp(state, "revoked") == 0)
 			continue;
-		pol = policy_effective(r->w, r->device_grp, dpol, store_cell(vms, i, VM_POLICY));
-		json_array_append_new(leases,
-				      json_pack("{s:s,s:o}", "vm", store_cell(vms, i, VM_ID), "lease",
-						sign_lease(r, vms, i, pol, seq, now, nonce)));
+		pol = policy_layer(base, dpol, store_cell(vms, i, VM_POLICY));
+		lease = pol ? sign_lease(r, vms, i, pol, seq, now, nonce) : NULL;
 		json_decref(pol);
+		/* A lease that cannot be signed fails the whole answer, never silently. */
+		if (!lease || json_array_append_new(leases, json_pack("{s:s,s:o}", "vm",
+								      store_cell(vms, i, VM_ID),
+								      "lease", lease)) < 0)
+			goto out;
 	}
 	for (int i = 0; i < cmds->nrows; i++)
 		json_array_append_new(commands,
@@ -216,12 +354,19 @@ static json_t *checkin_answer(struct req *r, const char *status, int64_t seq, co
 						"type", store_cell(cmds, i, 1), "vm",
 						store_cell(cmds, i, 2), "created",
 						(json_int_t)store_cell_i64(cmds, i, 3)));
-	json_t *ans = json_pack("{s:s,s:s,s:I,s:I,s:O,s:o,s:o,s:o}", "device_id", r->device_id,
-				"status", status, "server_time", (json_int_t)now, "seq",
-				(json_int_t)seq, "checkin_interval",
-				json_object_get(devpol, "checkin_interval"), "vms", out_vms,
-				"leases", leases, "commands", commands);
+	statement = device_statement(r, status, seq, now, nonce, commands);
+	if (!statement)
+		goto out;
+	ans = json_pack("{s:s,s:s,s:I,s:I,s:O,s:O,s:O,s:O,s:o}", "device_id", r->device_id,
+			"status", status, "server_time", (json_int_t)now, "seq", (json_int_t)seq,
+			"checkin_interval", json_object_get(devpol, "checkin_interval"), "vms",
+			out_vms, "leases", leases, "commands", commands, "device", statement);
+out:
+	json_decref(out_vms);
+	json_decref(leases);
+	json_decref(commands);
 	json_decref(devpol);
+	json_decref(base);
 	return ans;
 }
 
@@ -252,21 +397,20 @@ void h_checkin(struct req *r)
 	if (rc < 0)
 		goto fail;
 	rc = acks ? checkin_acks(r, acks) : 0;
+	if (rc >= 0 && vms)
+		rc = checkin_reports(r, vms);
 	if (rc >= 0)
 		rc = SQ(s, Q_DEVICE_CHECKIN, &dev, r->device_id, i64s(b1, now_s()));
 	if (rc < 1)
 		goto fail_tx;
+	/* RETURNING seq, status, policy, grp: the state after this check-in's acks. */
 	seq = store_cell_i64(&dev, 0, 0);
-	store_rows_free(&dev);
-	rc = SQ(s, Q_DEVICE_GET, &dev, r->device_id);
-	if (rc < 1)
-		goto fail_tx;
-	snprintf(status, sizeof(status), "%s", store_cell(&dev, 0, DEV_STATUS));
-	dpol = strdup(store_cell(&dev, 0, DEV_POLICY));
+	snprintf(status, sizeof(status), "%s", store_cell(&dev, 0, 1));
+	dpol = strdup(store_cell(&dev, 0, 2));
 	rc = SQ(s, Q_VM_LIST_DEVICE, &vmrows, r->device_id);
 	if (rc >= 0)
 		rc = SQ(s, Q_CMD_PENDING, &cmds, r->device_id);
-	if (rc >= 0)
+	if (rc > 0)
 		rc = SQ(s, Q_CMD_MARK_DELIVERED, NULL, r->device_id, b1);
 	if (rc >= 0)
 		rc = store_commit(s);
@@ -361,6 +505,10 @@ void h_adv(struct req *r)
 	struct store_rows rows;
 	const char *adv, *thp = r->args[1];
 
+	if (strcmp(r->device_status, "active") != 0) {
+		reply_error(r, 403, "device_revoked", "device is revoked");
+		return;
+	}
 	if (!tang_vm(r, r->args[0], &rows))
 		return;
 	adv = store_cell(&rows, 0, 3);
@@ -374,11 +522,11 @@ void h_adv(struct req *r)
 }
 
 /* Audits a refusal and replies with it. */
-static void rec_refuse(struct req *r, const char *vm, int status, const char *code,
-		       const char *msg)
+static void rec_refuse(struct req *r, const char *vm, int status, const char *code, const char *msg)
 {
-	int rc = audit_append(r->w, r->actor, "key.refused", vm,
-			      json_pack("{s:s,s:s}", "reason", code, "peer", r->peer));
+	int rc = audit_append(
+		r->w, r->actor, "key.refused", vm,
+		json_pack("{s:s,s:s,s:s}", "reason", code, "peer", r->peer, "path", r->path));
 
 	if (rc < 0)
 		reply_store_error(r, rc);
@@ -425,8 +573,12 @@ static void rec_for(struct req *r, const char *vm, const char *kid)
 		goto out;
 	}
 	req = json_parse_untrusted(r->body, r->body_len, MAX_JSON_DEPTH, &why);
-	rep = req ? keys_recover(jwk, req, &why) : NULL;
+	rep = req ? keys_recover_sealed(&r->w->keys, vm, jwk, req, &why) : NULL;
 	text = rep ? json_dumps(rep, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	if (!text && why && strcmp(why, "internal") == 0) {
+		reply_error(r, 500, "internal", "cannot use this VM's key");
+		goto out;
+	}
 	if (!text) {
 		rec_refuse(r, vm, 400, "bad_jwk", "request is not an acceptable EC JWK");
 		goto out;
@@ -456,14 +608,14 @@ void h_rec_kid(struct req *r)
 	int rc;
 
 	if (!b64url_valid(r->args[0], 16, THP_MAX - 1)) {
-		reply_error(r, 404, "not_found", "no such key");
+		rec_refuse(r, "-", 404, "not_found", "no such key");
 		return;
 	}
 	rc = SQ(r->w->store, Q_VM_BY_KID, &rows, r->args[0]);
 	if (rc < 0)
 		reply_store_error(r, rc);
 	else if (rows.nrows != 1)
-		reply_error(r, 404, "not_found", "no such key");
+		rec_refuse(r, "-", 404, "not_found", "no such key");
 	else
 		rec_for(r, store_cell(&rows, 0, 0), r->args[0]);
 	store_rows_free(&rows);

@@ -36,8 +36,8 @@ static bool image_path(struct req *r, char *out, size_t n, const char *file, con
 		reply_error(r, 404, "not_found", "bad image name, version or file");
 		return false;
 	}
-	int len = snprintf(out, n, "%s/%s/%s%s%s%s", r->w->srv->image_dir, r->args[0],
-			   r->args[1], file ? "/" : "", file ? file : "", sfx);
+	int len = snprintf(out, n, "%s/%s/%s%s%s%s", r->w->srv->image_dir, r->args[0], r->args[1],
+			   file ? "/" : "", file ? file : "", sfx);
 
 	if (len < 0 || (size_t)len >= n) {
 		reply_error(r, 414, "uri_too_long", "image path too long");
@@ -110,9 +110,9 @@ void h_admin_image_upload(struct req *r)
 		goto out;
 	}
 	if ((uint64_t)st.st_size != off) {
-		reply_json(r, 409, json_pack("{s:s,s:s,s:I}", "error", "offset_mismatch", "message",
-					     "resume at the current size", "size",
-					     (json_int_t)st.st_size));
+		reply_json(r, 409,
+			   json_pack("{s:s,s:s,s:I}", "error", "offset_mismatch", "message",
+				     "resume at the current size", "size", (json_int_t)st.st_size));
 		goto out;
 	}
 	if (pwrite(fd, r->body, r->body_len, (off_t)off) != (ssize_t)r->body_len) {
@@ -180,16 +180,17 @@ void h_admin_image_publish(struct req *r)
 			reply_error(r, 500, "internal", "cannot finalize %s", image_files[i]);
 			goto out;
 		}
-		json_object_set_new(files, image_files[i],
-				    json_pack("{s:I,s:s}", "size", (json_int_t)size, "sha256", hex));
+		json_object_set_new(
+			files, image_files[i],
+			json_pack("{s:I,s:s}", "size", (json_int_t)size, "sha256", hex));
 	}
 	if (json_object_size(files) == 0) {
 		reply_error(r, 400, "no_files", "upload kernel, initrd and/or disk first");
 		goto out;
 	}
-	manifest = json_pack("{s:s,s:s,s:s,s:I,s:O}", "iss", r->w->keys.server_id, "name",
-			     r->args[0], "version", r->args[1], "published", (json_int_t)now,
-			     "files", files);
+	manifest =
+		json_pack("{s:s,s:s,s:s,s:I,s:O}", "iss", r->w->keys.server_id, "name", r->args[0],
+			  "version", r->args[1], "published", (json_int_t)now, "files", files);
 	jws = manifest ? keys_sign(&r->w->keys, manifest, "pocketvm-manifest+jwt") : NULL;
 	mtext = manifest ? json_dumps(manifest, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
 	jtext = jws ? json_dumps(jws, JSON_COMPACT) : NULL;
@@ -234,11 +235,11 @@ void h_admin_image_list(struct req *r)
 	for (int i = 0; i < rows.nrows; i++) {
 		json_t *m = json_loads(store_cell(&rows, i, 3), 0, NULL);
 
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:o?}", "name",
-						     store_cell(&rows, i, 0), "version",
-						     store_cell(&rows, i, 1), "published",
-						     (json_int_t)store_cell_i64(&rows, i, 2),
-						     "files", json_incref(json_object_get(m, "files"))));
+		json_array_append_new(
+			arr, json_pack("{s:s,s:s,s:I,s:o?}", "name", store_cell(&rows, i, 0),
+				       "version", store_cell(&rows, i, 1), "published",
+				       (json_int_t)store_cell_i64(&rows, i, 2), "files",
+				       json_incref(json_object_get(m, "files"))));
 		json_decref(m);
 	}
 	store_rows_free(&rows);
@@ -252,6 +253,10 @@ static bool device_image(struct req *r, struct store_rows *rows)
 	bool ok;
 
 	memset(rows, 0, sizeof(*rows));
+	if (strcmp(r->device_status, "active") != 0) {
+		reply_error(r, 403, "device_revoked", "device is revoked");
+		return false;
+	}
 	if (!name_valid(r->args[0], 64) || !name_valid(r->args[1], 64)) {
 		reply_error(r, 404, "not_found", "no such image");
 		return false;
@@ -266,8 +271,8 @@ static bool device_image(struct req *r, struct store_rows *rows)
 	ok = pol && policy_image_allowed(pol, r->args[0], r->args[1]);
 	json_decref(pol);
 	if (!ok) {
-		reply_error(r, 403, "image_not_allowed", "policy does not allow %s@%s",
-			    r->args[0], r->args[1]);
+		reply_error(r, 403, "image_not_allowed", "policy does not allow %s@%s", r->args[0],
+			    r->args[1]);
 		store_rows_free(rows);
 	}
 	return ok;

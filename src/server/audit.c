@@ -24,8 +24,8 @@ int audit_append(struct worker *w, const char *actor, const char *action, const 
 	int64_t seq, t = now_s();
 	int r;
 
-	dtext = json_dumps(detail ? detail : json_object(), JSON_SORT_KEYS | JSON_COMPACT |
-								    JSON_ENSURE_ASCII);
+	dtext = json_dumps(detail ? detail : json_object(),
+			   JSON_SORT_KEYS | JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (!dtext)
 		return -ENOMEM;
 	if (own && (r = store_begin(s)) < 0)

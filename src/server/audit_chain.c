@@ -18,9 +18,8 @@ bool audit_entry_hash(int64_t seq, int64_t time, const char *actor, const char *
 
 	if (!detail)
 		return false;
-	e = json_pack("{s:I,s:I,s:s,s:s,s:s,s:o}", "seq", (json_int_t)seq, "time",
-		      (json_int_t)time, "actor", actor, "action", action, "subject", subject,
-		      "detail", detail);
+	e = json_pack("{s:I,s:I,s:s,s:s,s:s,s:o}", "seq", (json_int_t)seq, "time", (json_int_t)time,
+		      "actor", actor, "action", action, "subject", subject, "detail", detail);
 	text = e ? json_dumps(e, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 	json_decref(e);
 	if (!text)
@@ -58,12 +57,12 @@ const char *audit_verify_entry(struct audit_verifier *v, const json_t *entry)
 			"detail", &detail, "prev", &prev, "hash", &hash, "sig", &sig) < 0)
 		return "malformed entry";
 	if (seq != v->next_seq)
-		return seq > v->next_seq ? "entries missing before this one (deleted)"
-					 : "sequence number out of order";
+		return seq > v->next_seq ? "entries missing before this one (deleted)" :
+					   "sequence number out of order";
 	if (strcmp(prev, v->prev) != 0)
 		return "prev does not match the previous entry's hash (edited or deleted entry)";
-	dtext = json_dumps(detail, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENSURE_ASCII |
-					   JSON_ENCODE_ANY);
+	dtext = json_dumps(detail,
+			   JSON_SORT_KEYS | JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
 	ok = dtext && audit_entry_hash(seq, time, actor, action, subject, dtext, prev, want);
 	free(dtext);
 	if (!ok || strcmp(want, hash) != 0)

@@ -100,8 +100,8 @@ static int write_pem(const char *path, EVP_PKEY *key, X509 *cert)
 		close(fd);
 		return -errno;
 	}
-	ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-		 : PEM_write_X509(f, cert);
+	ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) :
+		   PEM_write_X509(f, cert);
 	if (fclose(f) != 0 || !ok)
 		return -EIO;
 	return 0;
@@ -159,8 +159,8 @@ static void build_san(char *out, size_t n, const char *const *hosts, int nhosts)
 		bool ip = inet_pton(AF_INET, hosts[i], addr) == 1 ||
 			  inet_pton(AF_INET6, hosts[i], addr) == 1;
 
-		o += snprintf(out + o, o < n ? n - o : 0, "%s%s:%s", i ? "," : "", ip ? "IP" : "DNS",
-			      hosts[i]);
+		o += snprintf(out + o, o < n ? n - o : 0, "%s%s:%s", i ? "," : "",
+			      ip ? "IP" : "DNS", hosts[i]);
 	}
 }
 

@@ -6,10 +6,8 @@
 #include "server/api.h"
 
 static const char *const cmd_names[] = {
-	[CMD_LOCK] = "lock",
-	[CMD_UNLOCK] = "unlock",
-	[CMD_WIPE_VM] = "wipe_vm",
-	[CMD_WIPE_DEVICE] = "wipe_device",
+	[CMD_LOCK] = "lock",	     [CMD_UNLOCK] = "unlock",
+	[CMD_WIPE_VM] = "wipe_vm",   [CMD_WIPE_DEVICE] = "wipe_device",
 	[CMD_UNENROLL] = "unenroll",
 };
 
@@ -99,8 +97,7 @@ int cmd_ack(struct worker *w, const char *device, const char *id, bool done, con
 		r = -EINVAL;
 		goto out;
 	}
-	r = SQ(s, Q_CMD_ACK, NULL, id, device, done ? "done" : "failed", i64s(b, now_s()),
-	       detail);
+	r = SQ(s, Q_CMD_ACK, NULL, id, device, done ? "done" : "failed", i64s(b, now_s()), detail);
 	if (r == 0) {
 		r = -EALREADY;
 		goto out;
@@ -135,8 +132,8 @@ static json_t *policy_obj(const char *text)
 json_t *device_json(const struct store_rows *rows, int i)
 {
 	return json_pack("{s:s,s:s,s:s?,s:s?,s:s,s:s,s:o,s:o,s:o,s:o}", "id",
-			 store_cell(rows, i, DEV_ID), "group", store_cell(rows, i, DEV_GRP),
-			 "name", store_cell(rows, i, DEV_NAME), "platform",
+			 store_cell(rows, i, DEV_ID), "group", store_cell(rows, i, DEV_GRP), "name",
+			 store_cell(rows, i, DEV_NAME), "platform",
 			 store_cell(rows, i, DEV_PLATFORM), "serial",
 			 store_cell(rows, i, DEV_SERIAL), "status", store_cell(rows, i, DEV_STATUS),
 			 "policy", policy_obj(store_cell(rows, i, DEV_POLICY)), "enrolled",
@@ -148,28 +145,33 @@ json_t *vm_json(const struct store_rows *rows, int i)
 {
 	const char *img = store_cell(rows, i, VM_IMAGE_NAME);
 	json_t *image = img ? json_pack("{s:s,s:s?}", "name", img, "version",
-					store_cell(rows, i, VM_IMAGE_VERSION))
-			    : json_null();
+					store_cell(rows, i, VM_IMAGE_VERSION)) :
+			      json_null();
+	const char *rep = store_cell(rows, i, VM_REPORTED_STATE);
 	char tang[64];
+	json_t *reported = rep ? json_pack("{s:s,s:I}", "state", rep, "at",
+					   (json_int_t)store_cell_i64(rows, i, VM_REPORTED_AT)) :
+				 json_null();
 
 	snprintf(tang, sizeof(tang), "/tang/%s", store_cell(rows, i, VM_ID));
-	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s?,s:s,s:o}", "id", store_cell(rows, i, VM_ID),
-			 "device", store_cell(rows, i, VM_DEVICE), "name",
-			 store_cell(rows, i, VM_NAME), "state", store_cell(rows, i, VM_STATE),
-			 "image", image, "policy", policy_obj(store_cell(rows, i, VM_POLICY)),
-			 "kid", store_cell(rows, i, VM_KID), "tang_path", tang, "created",
-			 int_or_null(rows, i, VM_CREATED));
+	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s?,s:s,s:o,s:o}", "id",
+			 store_cell(rows, i, VM_ID), "device", store_cell(rows, i, VM_DEVICE),
+			 "name", store_cell(rows, i, VM_NAME), "state",
+			 store_cell(rows, i, VM_STATE), "image", image, "policy",
+			 policy_obj(store_cell(rows, i, VM_POLICY)), "kid",
+			 store_cell(rows, i, VM_KID), "tang_path", tang, "created",
+			 int_or_null(rows, i, VM_CREATED), "reported", reported);
 }
 
 json_t *cmd_json(const struct store_rows *rows, int i)
 {
-	return json_pack("{s:s,s:s,s:s?,s:s,s:s,s:o,s:o,s:o,s:s?}", "id",
-			 store_cell(rows, i, CMD_ID), "device", store_cell(rows, i, CMD_DEVICE),
-			 "vm", store_cell(rows, i, CMD_VM), "type", store_cell(rows, i, CMD_TYPE),
-			 "status", store_cell(rows, i, CMD_STATUS), "created",
-			 int_or_null(rows, i, CMD_CREATED), "delivered",
-			 int_or_null(rows, i, CMD_DELIVERED), "acked",
-			 int_or_null(rows, i, CMD_ACKED), "detail", store_cell(rows, i, CMD_DETAIL));
+	return json_pack(
+		"{s:s,s:s,s:s?,s:s,s:s,s:o,s:o,s:o,s:s?}", "id", store_cell(rows, i, CMD_ID),
+		"device", store_cell(rows, i, CMD_DEVICE), "vm", store_cell(rows, i, CMD_VM),
+		"type", store_cell(rows, i, CMD_TYPE), "status", store_cell(rows, i, CMD_STATUS),
+		"created", int_or_null(rows, i, CMD_CREATED), "delivered",
+		int_or_null(rows, i, CMD_DELIVERED), "acked", int_or_null(rows, i, CMD_ACKED),
+		"detail", store_cell(rows, i, CMD_DETAIL));
 }
 
 void reply_store_error(struct req *r, int err)

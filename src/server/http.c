@@ -12,6 +12,8 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <signal.h>
@@ -84,8 +86,8 @@ json_t *req_json(struct req *r)
 	j = json_parse_untrusted(r->body, r->body_len, MAX_JSON_DEPTH, &why);
 	if (!j)
 		reply_error(r, 400, why,
-			    strcmp(why, "json_too_deep") == 0 ? "JSON nested deeper than %d"
-							      : "body is not a JSON object (%d)",
+			    strcmp(why, "json_too_deep") == 0 ? "JSON nested deeper than %d" :
+								"body is not a JSON object (%d)",
 			    MAX_JSON_DEPTH);
 	return j;
 }
@@ -130,7 +132,8 @@ static bool route_match(const char *pattern, const char *path, struct req *r)
 		if (pe - pattern == 2 && pattern[1] == '*') {
 			size_t n = se - path - 1;
 
-			if (n == 0 || n > 128 || nargs == MAX_ARGS)
+			if (n == 0 || n > 128 || nargs == MAX_ARGS ||
+			    n + 1 > sizeof(r->argbuf) - (size_t)(o - r->argbuf))
 				return false;
 			memcpy(o, path + 1, n);
 			o[n] = '\0';
@@ -142,6 +145,21 @@ static bool route_match(const char *pattern, const char *path, struct req *r)
 		pattern = pe;
 		path = se;
 	}
+}
+
+const struct route *route_lookup(enum evhttp_cmd_type method, const char *path, struct req *r,
+				 bool *path_found)
+{
+	*path_found = false;
+	for (int i = 0; i < routes_count; i++) {
+		memset(r->args, 0, sizeof(r->args));
+		if (!route_match(routes[i].pattern, path, r))
+			continue;
+		*path_found = true;
+		if (routes[i].method == method)
+			return &routes[i];
+	}
+	return NULL;
 }
 
 static bool scope_has(const char *scopes, const char *want)
@@ -174,10 +192,27 @@ static const char *auth_scope(enum auth a)
 	}
 }
 
+/*
+ * A token's first use in an hour is an "admin.login" in the audit log: a
+ * session as an auditor sees it, without an entry per request.
+ */
+static void admin_login(struct req *r, const char *token_id)
+{
+	char b1[24], b2[24];
+	int64_t now = now_s();
+
+	if (SQ(r->w->store, Q_ADMIN_TOKEN_TOUCH, NULL, token_id, i64s(b1, now),
+	       i64s(b2, now - 3600)) == 1 &&
+	    audit_append(r->w, r->actor, "admin.login", token_id,
+			 json_pack("{s:s}", "peer", r->peer)) < 0)
+		log_warn("http: admin login of %s not audited", r->actor);
+}
+
 /* Bearer token -> actor; replies 401/403 itself and returns false on failure. */
 static bool auth_admin(struct req *r, enum auth need)
 {
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->ev), "Authorization");
+	const char *h =
+		evhttp_find_header(evhttp_request_get_input_headers(r->ev), "Authorization");
 	const char *scopes, *want = auth_scope(need);
 	struct store_rows rows;
 	char hash[SHA256_HEX_LEN + 1];
@@ -197,6 +232,12 @@ static bool auth_admin(struct req *r, enum auth need)
 	if (rows.nrows != 1 || store_cell_i64(&rows, 0, 4) != 0 ||
 	    store_cell_i64(&rows, 0, 3) <= now_s()) {
 		req_penalize(r, 5);
+		if (rows.nrows == 1 &&
+		    audit_append(r->w, "anonymous", "admin.login_refused", store_cell(&rows, 0, 0),
+				 json_pack("{s:s,s:s}", "peer", r->peer, "reason",
+					   store_cell_i64(&rows, 0, 4) ? "revoked" : "expired")) <
+			    0)
+			log_warn("http: refused admin login not audited");
 		reply_error(r, 401, "unauthorized", "admin token unknown, revoked or expired");
 		goto out;
 	}
@@ -207,6 +248,7 @@ static bool auth_admin(struct req *r, enum auth need)
 		goto out;
 	}
 	snprintf(r->actor, sizeof(r->actor), "admin:%s", store_cell(&rows, 0, 1));
+	admin_login(r, store_cell(&rows, 0, 0));
 	ok = true;
 out:
 	store_rows_free(&rows);
@@ -231,7 +273,8 @@ static bool auth_device(struct req *r)
 		return false;
 	}
 	if (!ca_subject_cn(peer, cn, sizeof(cn)) || !uuid_valid(cn)) {
-		reply_error(r, 401, "unknown_certificate", "certificate subject is not a device id");
+		reply_error(r, 401, "unknown_certificate",
+			    "certificate subject is not a device id");
 		return false;
 	}
 	ca_serial_hex(peer, serial);
@@ -240,17 +283,20 @@ static bool auth_device(struct req *r)
 		return false;
 	}
 	if (rows.nrows != 1 || strcmp(store_cell(&rows, 0, DEV_SERIAL), serial) != 0) {
-		reply_error(r, 401, "unknown_certificate", "certificate not issued to a current device");
+		reply_error(r, 401, "unknown_certificate",
+			    "certificate not issued to a current device");
 		goto out;
 	}
 	if (strcmp(store_cell(&rows, 0, DEV_STATUS), "retired") == 0) {
-		reply_error(r, 403, "device_retired", "device was wiped or unenrolled; enroll again");
+		reply_error(r, 403, "device_retired",
+			    "device was wiped or unenrolled; enroll again");
 		goto out;
 	}
 	memcpy(r->device_id, cn, UUID_LEN + 1); /* uuid_valid(cn) checked the length */
 	snprintf(r->device_status, sizeof(r->device_status), "%s",
 		 store_cell(&rows, 0, DEV_STATUS));
 	snprintf(r->device_grp, sizeof(r->device_grp), "%s", store_cell(&rows, 0, DEV_GRP));
+	memcpy(r->device_serial, serial, sizeof(serial));
 	r->device_policy = strdup(store_cell(&rows, 0, DEV_POLICY));
 	snprintf(r->actor, sizeof(r->actor), "device:%s", cn);
 	ok = true;
@@ -269,8 +315,10 @@ static bool authenticate(struct req *r, const struct route *rt)
 			char v[16];
 
 			snprintf(v, sizeof(v), "%d", retry);
-			evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Retry-After", v);
-			reply_error(r, 429, "rate_limited", "too many requests; retry in %d s", retry);
+			evhttp_add_header(evhttp_request_get_output_headers(r->ev), "Retry-After",
+					  v);
+			reply_error(r, 429, "rate_limited", "too many requests; retry in %d s",
+				    retry);
 			return false;
 		}
 		snprintf(r->actor, sizeof(r->actor), "anonymous:%s", r->peer);
@@ -306,16 +354,11 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 		reply_error(&r, 400, "bad_request", "malformed request URI");
 		return;
 	}
-	for (int i = 0; i < routes_count && !rt; i++) {
-		if (!route_match(routes[i].pattern, r.path, &r))
-			continue;
-		path_found = true;
-		if (routes[i].method == r.method)
-			rt = &routes[i];
-	}
+	rt = route_lookup(r.method, r.path, &r, &path_found);
 	if (!rt) {
 		if (path_found)
-			reply_error(&r, 405, "method_not_allowed", "method not allowed on %s", r.path);
+			reply_error(&r, 405, "method_not_allowed", "method not allowed on %s",
+				    r.path);
 		else
 			reply_error(&r, 404, "not_found", "no such endpoint");
 		return;
@@ -324,7 +367,8 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 		goto out;
 	r.body_len = evbuffer_get_length(in);
 	if (r.body_len > rt->max_body) {
-		reply_error(&r, 413, "payload_too_large", "body larger than %zu bytes", rt->max_body);
+		reply_error(&r, 413, "payload_too_large", "body larger than %zu bytes",
+			    rt->max_body);
 		goto out;
 	}
 	r.body = malloc(r.body_len + 1);
@@ -358,7 +402,7 @@ static SSL_CTX *make_ssl_ctx(struct server *srv)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	X509_STORE *st;
-	STACK_OF(X509_NAME) *names;
+	STACK_OF(X509_NAME) * names;
 
 	if (!ctx)
 		return NULL;
@@ -412,7 +456,12 @@ static int listen_socket(const char *spec, char *bound, size_t n)
 		return -EINVAL;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/*
+	 * TCP_NODELAY is inherited by accepted sockets on Linux: answers go out as
+	 * several TLS records, and Nagle plus delayed ACKs would add 40 ms each.
+	 */
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
 		log_error("http: cannot listen on %s: %s", spec, strerror(errno));
 		freeaddrinfo(ai);
@@ -438,6 +487,7 @@ static void *worker_main(void *arg)
 	w->http = NULL;
 	for (int i = 0; i < 4; i++)
 		event_base_loop(w->base, EVLOOP_NONBLOCK);
+	keys_thread_exit();
 	return NULL;
 }
 

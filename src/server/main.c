@@ -21,20 +21,19 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: pocketvm-server --listen HOST:PORT --db URL --state DIR [options]\n"
-		"  --db sqlite:PATH | postgresql://...   database (SQLite file or PostgreSQL)\n"
-		"  --state DIR            CA, server keys (created on first start, mode 0700)\n"
-		"  --images DIR           image store (default STATE/images; shared storage\n"
-		"                         when several instances serve one database)\n"
-		"  --hostname NAME        name or address for the server certificate (repeat;\n"
-		"                         default localhost and 127.0.0.1)\n"
-		"  --threads N            worker threads (default: number of CPUs)\n"
-		"  --unauth-rate R        unauthenticated requests per second per address (2)\n"
-		"  --unauth-burst B       bucket size for those (20)\n"
-		"  --default-offline S    offline lifetime when no policy sets one (43200)\n"
-		"  --port-file FILE       write the bound port there (for --listen HOST:0)\n"
-		"  --log-level LEVEL      error|warn|info|debug (info)\n");
+	fprintf(f, "usage: pocketvm-server --listen HOST:PORT --db URL --state DIR [options]\n"
+		   "  --db sqlite:PATH | postgresql://...   database (SQLite file or PostgreSQL)\n"
+		   "  --state DIR            CA, server keys (created on first start, mode 0700)\n"
+		   "  --images DIR           image store (default STATE/images; shared storage\n"
+		   "                         when several instances serve one database)\n"
+		   "  --hostname NAME        name or address for the server certificate (repeat;\n"
+		   "                         default localhost and 127.0.0.1)\n"
+		   "  --threads N            worker threads (default: number of CPUs)\n"
+		   "  --unauth-rate R        unauthenticated requests per second per address (2)\n"
+		   "  --unauth-burst B       bucket size for those (20)\n"
+		   "  --default-offline S    offline lifetime when no policy sets one (43200)\n"
+		   "  --port-file FILE       write the bound port there (for --listen HOST:0)\n"
+		   "  --log-level LEVEL      error|warn|info|debug (info)\n");
 }
 
 /* Creates the first admin token when the database has none (serialized across instances). */
@@ -82,6 +81,20 @@ out:
 	return r;
 }
 
+/* True for "scheme://user:password@host...": a password in the authority part. */
+static bool url_has_password(const char *url)
+{
+	const char *auth = strstr(url, "://"), *end, *at, *colon;
+
+	if (!auth)
+		return false;
+	auth += 3;
+	end = strchrnul(auth, '/');
+	at = memchr(auth, '@', end - auth);
+	colon = at ? memchr(auth, ':', at - auth) : NULL;
+	return colon != NULL;
+}
+
 static int parse_args(struct server_config *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -104,27 +117,49 @@ static int parse_args(struct server_config *c, int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
-		case 'l': c->listen = optarg; break;
-		case 'd': c->db_url = optarg; break;
-		case 's': c->state_dir = optarg; break;
-		case 'i': c->image_dir = optarg; break;
-		case 'p': c->port_file = optarg; break;
+		case 'l':
+			c->listen = optarg;
+			break;
+		case 'd':
+			c->db_url = optarg;
+			break;
+		case 's':
+			c->state_dir = optarg;
+			break;
+		case 'i':
+			c->image_dir = optarg;
+			break;
+		case 'p':
+			c->port_file = optarg;
+			break;
 		case 'H':
 			if (c->nhosts == MAX_HOSTS)
 				die("at most %d --hostname", MAX_HOSTS);
 			c->hosts[c->nhosts++] = optarg;
 			break;
-		case 't': c->threads = atoi(optarg); break;
-		case 'r': c->unauth_rate = atof(optarg); break;
-		case 'b': c->unauth_burst = atof(optarg); break;
-		case 'o': c->default_offline = atoll(optarg); break;
+		case 't':
+			c->threads = atoi(optarg);
+			break;
+		case 'r':
+			c->unauth_rate = atof(optarg);
+			break;
+		case 'b':
+			c->unauth_burst = atof(optarg);
+			break;
+		case 'o':
+			c->default_offline = atoll(optarg);
+			break;
 		case 'L':
 			if (!log_parse_level(optarg, &lvl))
 				die("unknown log level %s", optarg);
 			log_set_level(lvl);
 			break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -EINVAL;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
 		}
 	}
 	if (!c->listen || !c->db_url || !c->state_dir || optind != argc) {
@@ -134,6 +169,10 @@ static int parse_args(struct server_config *c, int argc, char **argv)
 	if (c->threads < 1 || c->threads > 64 || c->unauth_rate <= 0 || c->unauth_burst < 1 ||
 	    c->default_offline < 60)
 		die("bad --threads (1..64), --unauth-rate, --unauth-burst or --default-offline");
+	if (url_has_password(c->db_url))
+		log_warn(
+			"--db carries a password, visible to every local user in the process list; "
+			"use ~/.pgpass or PGPASSFILE instead");
 	if (c->nhosts == 0) {
 		c->hosts[c->nhosts++] = "localhost";
 		c->hosts[c->nhosts++] = "127.0.0.1";
@@ -167,7 +206,8 @@ int main(int argc, char **argv)
 	snprintf(srv.image_dir, sizeof(srv.image_dir), "%s",
 		 c->image_dir ? c->image_dir : c->state_dir);
 	if (!c->image_dir)
-		strncat(srv.image_dir, "/images", sizeof(srv.image_dir) - strlen(srv.image_dir) - 1);
+		strncat(srv.image_dir, "/images",
+			sizeof(srv.image_dir) - strlen(srv.image_dir) - 1);
 	if (keys_load_or_create(&srv.keys, c->state_dir) < 0 ||
 	    ca_open(&srv.ca, c->state_dir, c->hosts, c->nhosts, srv.keys.server_id) < 0)
 		die("cannot set up the state directory %s", c->state_dir);
@@ -178,8 +218,8 @@ int main(int argc, char **argv)
 	store_free(s);
 	if (r < 0)
 		die("cannot create the initial admin token");
-	log_info("server %s, CA sha256 %s, advertisement key %s", srv.keys.server_id,
-		 srv.ca.sha256, srv.keys.adv_thp);
+	log_info("server %s, CA sha256 %s, advertisement key %s", srv.keys.server_id, srv.ca.sha256,
+		 srv.keys.adv_thp);
 	srv.rl = ratelimit_new(c->unauth_rate, c->unauth_burst);
 	if (!srv.rl)
 		die("out of memory");

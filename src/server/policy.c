@@ -20,7 +20,8 @@ bool policy_valid(const json_t *p, const char **why)
 		*why = "policy must be a JSON object";
 		return false;
 	}
-	json_object_foreach((json_t *)p, key, v) {
+	json_object_foreach((json_t *)p, key, v)
+	{
 		if (strcmp(key, "offline_lifetime") == 0) {
 			if (!json_is_integer(v) || json_integer_value(v) < 60 ||
 			    json_integer_value(v) > 366 * 86400) {
@@ -48,7 +49,8 @@ bool policy_valid(const json_t *p, const char **why)
 				*why = "allowed_images must be null or an array of <= 256 names";
 				return false;
 			}
-			json_array_foreach(v, i, e) {
+			json_array_foreach(v, i, e)
+			{
 				const char *s = json_string_value(e);
 				const char *at = s ? strchr(s, '@') : NULL;
 				char name[80];
@@ -82,8 +84,7 @@ static void merge(json_t *into, const char *text)
 	json_decref(p);
 }
 
-json_t *policy_effective(struct worker *w, const char *grp, const char *device_policy,
-			 const char *vm_policy)
+json_t *policy_base(struct worker *w, const char *grp)
 {
 	json_t *p = json_pack("{s:I,s:I,s:b,s:n}", "offline_lifetime",
 			      (json_int_t)w->srv->cfg.default_offline, "checkin_interval",
@@ -91,14 +92,31 @@ json_t *policy_effective(struct worker *w, const char *grp, const char *device_p
 			      "allowed_images");
 	struct store_rows rows;
 
-	if (!p)
-		return NULL;
-	if (grp && SQ(w->store, Q_GROUP_GET, &rows, grp) > 0)
+	if (p && grp && SQ(w->store, Q_GROUP_GET, &rows, grp) > 0) {
 		merge(p, store_cell(&rows, 0, 1));
-	if (grp)
 		store_rows_free(&rows);
-	merge(p, device_policy);
-	merge(p, vm_policy);
+	}
+	return p;
+}
+
+json_t *policy_layer(const json_t *base, const char *device_policy, const char *vm_policy)
+{
+	json_t *p = json_deep_copy(base);
+
+	if (p) {
+		merge(p, device_policy);
+		merge(p, vm_policy);
+	}
+	return p;
+}
+
+json_t *policy_effective(struct worker *w, const char *grp, const char *device_policy,
+			 const char *vm_policy)
+{
+	json_t *base = policy_base(w, grp), *p;
+
+	p = base ? policy_layer(base, device_policy, vm_policy) : NULL;
+	json_decref(base);
 	return p;
 }
 
@@ -109,7 +127,8 @@ bool policy_image_allowed(const json_t *policy, const char *name, const char *ve
 
 	if (!list || json_is_null(list))
 		return true;
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		const char *s = json_string_value(e);
 
 		if (!s || strncmp(s, name, n) != 0)

@@ -14,6 +14,7 @@ const struct route routes[] = {
 	{ GET, "/v1/server", AUTH_NONE, 0, h_server_info },
 	{ POST, "/v1/enroll", AUTH_NONE, S, h_enroll },
 	{ POST, "/v1/checkin", AUTH_DEVICE, S, h_checkin },
+	{ POST, "/v1/renew", AUTH_DEVICE, S, h_renew },
 	{ POST, "/v1/commands/*/ack", AUTH_DEVICE, S, h_ack },
 	{ GET, "/v1/images/*/*/manifest", AUTH_DEVICE, 0, h_image_manifest },
 	{ GET, "/v1/images/*/*/files/*", AUTH_DEVICE, 0, h_image_file },
@@ -21,6 +22,10 @@ const struct route routes[] = {
 	{ GET, "/tang/*/adv/*", AUTH_DEVICE, 0, h_adv },
 	{ POST, "/tang/*/rec/*", AUTH_DEVICE, S, h_rec },
 	{ POST, "/rec/*", AUTH_DEVICE, S, h_rec_kid },
+	/* The web console (static files; it authenticates to the API with a token). */
+	{ GET, "/", AUTH_NONE, 0, h_root },
+	{ GET, "/console/", AUTH_NONE, 0, h_console },
+	{ GET, "/console/*", AUTH_NONE, 0, h_console },
 	/* Admins (docs/api.md). */
 	{ GET, "/v1/admin/whoami", AUTH_READ, 0, h_admin_whoami },
 	{ GET, "/v1/admin/tokens", AUTH_ADMIN, 0, h_admin_token_list },

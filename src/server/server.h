@@ -63,13 +63,13 @@ struct worker {
 };
 
 enum auth {
-	AUTH_NONE,   /* anyone; rate limited */
+	AUTH_NONE, /* anyone; rate limited */
 	AUTH_DEVICE, /* mTLS client certificate of an enrolled device */
-	AUTH_READ,   /* admin token with scope read (or write) */
-	AUTH_WRITE,  /* admin token with scope write */
+	AUTH_READ, /* admin token with scope read (or write) */
+	AUTH_WRITE, /* admin token with scope write */
 	AUTH_ENROLL, /* admin token with scope enroll (or write): enrollment tokens only */
-	AUTH_AUDIT,  /* admin token with scope audit */
-	AUTH_ADMIN,  /* admin token with scope admin (implies every other scope) */
+	AUTH_AUDIT, /* admin token with scope audit */
+	AUTH_ADMIN, /* admin token with scope admin (implies every other scope) */
 };
 
 #define MAX_ARGS 4
@@ -82,7 +82,7 @@ struct req {
 	const char *path;
 	const char *query;
 	const char *args[MAX_ARGS];
-	char argbuf[MAX_URI];
+	char argbuf[MAX_URI + MAX_ARGS + 1];
 	char *body;
 	size_t body_len;
 	char peer[64];
@@ -90,6 +90,7 @@ struct req {
 	char device_id[UUID_LEN + 1];
 	char device_status[16];
 	char device_grp[80];
+	char device_serial[CA_SERIAL_HEX + 1];
 	char *device_policy;
 	/* Admin token: "admin:<token name>" for the audit log. */
 	char actor[128];
@@ -108,6 +109,12 @@ extern const struct route routes[];
 extern const int routes_count;
 
 /* http.c */
+/*
+ * The route for method and path, its "*" segments captured into r->args
+ * (each at most 128 bytes). NULL when none; *path_found tells 405 from 404.
+ */
+const struct route *route_lookup(enum evhttp_cmd_type method, const char *path, struct req *r,
+				 bool *path_found);
 int __must_check http_start(struct server *srv);
 void reply_json(struct req *r, int status, json_t *body); /* steals body */
 void reply_error(struct req *r, int status, const char *code, const char *fmt, ...)
@@ -127,6 +134,10 @@ int __must_check audit_append(struct worker *w, const char *actor, const char *a
 /* policy.c: effective policy of device (group, device, VM layers merged). */
 json_t *policy_effective(struct worker *w, const char *grp, const char *device_policy,
 			 const char *vm_policy);
+/* The server defaults merged with group grp's policy (one query). */
+json_t *policy_base(struct worker *w, const char *grp);
+/* A copy of base with the device and VM layers (JSON texts, may be NULL) merged in. */
+json_t *policy_layer(const json_t *base, const char *device_policy, const char *vm_policy);
 /* Validates an admin-supplied policy object; false with *why set. */
 bool policy_valid(const json_t *p, const char **why);
 bool policy_image_allowed(const json_t *policy, const char *name, const char *version);

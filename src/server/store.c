@@ -112,7 +112,8 @@ static int store_migrate(struct store *s)
 	version = store_cell_i64(&rows, 0, 0);
 	store_rows_free(&rows);
 	if (version > store_migrations_count) {
-		log_error("store: database schema version %" PRId64 " is newer than this server (%d)",
+		log_error("store: database schema version %" PRId64
+			  " is newer than this server (%d)",
 			  version, store_migrations_count);
 		r = -EPROTO;
 		goto out;
@@ -124,7 +125,8 @@ static int store_migrate(struct store *s)
 		r = s->ops->exec_script(s, m->common);
 		if (r < 0)
 			goto out;
-		r = s->ops->exec_script(s, m->dialect[s->ops->dialect]);
+		if (m->dialect[s->ops->dialect][0] != '\0')
+			r = s->ops->exec_script(s, m->dialect[s->ops->dialect]);
 		if (r < 0)
 			goto out;
 	}

@@ -69,8 +69,8 @@ void store_free(struct store *s);
 
 int __must_check store_exec(struct store *s, enum stmt id, struct store_rows *out,
 			    const char *const *params, int nparams);
-#define SQ(s, id, out, ...)                                                                 \
-	store_exec((s), (id), (out), (const char *const[]){ __VA_ARGS__ },                 \
+#define SQ(s, id, out, ...)                                                \
+	store_exec((s), (id), (out), (const char *const[]){ __VA_ARGS__ }, \
 		   (int)ARRAY_SIZE(((const char *const[]){ __VA_ARGS__ })))
 #define SQ0(s, id, out) store_exec((s), (id), (out), NULL, 0)
 

@@ -52,7 +52,8 @@ static int sq_open(struct store *s, const char *path)
 		return -ENOMEM;
 	s->priv = q;
 	rc = sqlite3_open_v2(path, &q->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			     NULL);
 	if (rc != SQLITE_OK) {
 		log_error("store(sqlite): cannot open %s: %s", path,
 			  q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
@@ -130,8 +131,8 @@ static int sq_exec(struct store *s, enum stmt id, const char *const *params, int
 		idx = sqlite3_bind_parameter_index(st, name);
 		if (idx == 0)
 			continue;
-		rc = params[i] ? sqlite3_bind_text(st, idx, params[i], -1, SQLITE_STATIC)
-			       : sqlite3_bind_null(st, idx);
+		rc = params[i] ? sqlite3_bind_text(st, idx, params[i], -1, SQLITE_STATIC) :
+				 sqlite3_bind_null(st, idx);
 		if (rc != SQLITE_OK) {
 			r = sq_err(q, rc, "bind");
 			goto out;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "cli/pocketvm/subcommands.h"
@@ -18,7 +19,8 @@ static const struct {
 	int (*fn)(int argc, char *argv[]);
 	const char *description;
 } image_subcommands[] = {
-	{ "create", image_create_main, "make a new encrypted image (empty, from a directory or raw)" },
+	{ "create", image_create_main,
+	  "make a new encrypted image (empty, from a directory or raw)" },
 	{ "inspect", image_inspect_main, "show the header and key bindings (never secrets)" },
 	{ "check", image_check_main, "verify every block of the image" },
 	{ "bind", image_bind_main, "add a key binding (tang or recovery)" },
@@ -37,6 +39,8 @@ static void usage(FILE *f)
 
 int image_main(int argc, char *argv[])
 {
+	/* Keys and plaintext pass through this process: never into a core dump. */
+	prctl(PR_SET_DUMPABLE, 0);
 	if (argc < 2 || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
@@ -149,7 +153,9 @@ int image_open_unlock(const char *path, bool write, const struct key_source *ks,
 	ret = image_load(fd, path, h);
 	if (ret)
 		goto fail;
-	if (ks->key_fd >= 0) {
+	if (h->flags & IMAGE_FLAG_ERASED) {
+		ret = -EKEYREVOKED;
+	} else if (ks->key_fd >= 0) {
 		ret = secret_from_fd(ks->key_fd, IMAGE_DEK_LEN, dek);
 		if (!ret) {
 			ret = image_header_verify(h, *dek);
@@ -160,11 +166,12 @@ int image_open_unlock(const char *path, bool write, const struct key_source *ks,
 		ret = image_unlock(h, &ks->unlock, dek);
 	}
 	if (ret) {
-		const char *msg = ret == -EKEYREVOKED ? "image was crypto-erased (no bindings left)"
-				  : ret == -ENOKEY   ? "no binding can be used (give --recovery-key?)"
-				  : ret == -EHOSTUNREACH ? "key server unreachable"
-				  : ret == -EBADMSG  ? "key does not match the image"
-						     : strerror(-ret);
+		const char *msg = ret == -EKEYREVOKED ?
+					  "image was crypto-erased (no bindings left)" :
+				  ret == -ENOKEY ? "no binding can be used (give --recovery-key?)" :
+				  ret == -EHOSTUNREACH ? "key server unreachable" :
+				  ret == -EBADMSG      ? "key does not match the image" :
+							 strerror(-ret);
 
 		fprintf(stderr, "pocketvm: %s: cannot recover the data key: %s\n", path, msg);
 		image_header_release(h);

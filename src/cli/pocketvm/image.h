@@ -14,26 +14,28 @@
 /* Options every subcommand that needs the key accepts. */
 struct key_source {
 	struct unlock_opts unlock;
-	int key_fd;	/* -1, or an fd carrying the 32-byte DEK */
+	int key_fd; /* -1, or an fd carrying the 32-byte DEK */
 };
 
 /* getopt_long rows for struct key_source (ids 0x100..), and their help. */
-#define KEY_SOURCE_OPTIONS                                                                        \
-	{ "key-fd", required_argument, NULL, 0x100 },                                             \
-	{ "cacert", required_argument, NULL, 0x101 },                                             \
-	{ "cert", required_argument, NULL, 0x102 },                                               \
-	{ "key", required_argument, NULL, 0x103 },                                                \
-	{ "tang-url", required_argument, NULL, 0x104 },                                           \
-	{ "timeout", required_argument, NULL, 0x105 },                                            \
+/* clang-format off */
+#define KEY_SOURCE_OPTIONS \
+	{ "key-fd", required_argument, NULL, 0x100 }, \
+	{ "cacert", required_argument, NULL, 0x101 }, \
+	{ "cert", required_argument, NULL, 0x102 }, \
+	{ "key", required_argument, NULL, 0x103 }, \
+	{ "tang-url", required_argument, NULL, 0x104 }, \
+	{ "timeout", required_argument, NULL, 0x105 }, \
 	{ "recovery-key", required_argument, NULL, 0x106 }
+/* clang-format on */
 
-#define KEY_SOURCE_HELP                                                                           \
-	"Key options (how the data key is recovered):\n"                                          \
-	"  --tang-url URL       reach the tang binding's server at URL instead\n"                \
-	"  --cacert FILE        CA bundle for https servers\n"                                    \
-	"  --cert FILE --key FILE  client certificate for mTLS (pocketvm-server)\n"               \
-	"  --timeout SECONDS    per request (default 10)\n"                                       \
-	"  --recovery-key FILE  the enterprise recovery private JWK (admin only)\n"               \
+#define KEY_SOURCE_HELP                                                             \
+	"Key options (how the data key is recovered):\n"                            \
+	"  --tang-url URL       reach the tang binding's server at URL instead\n"   \
+	"  --cacert FILE        CA bundle for https servers\n"                      \
+	"  --cert FILE --key FILE  client certificate for mTLS (pocketvm-server)\n" \
+	"  --timeout SECONDS    per request (default 10)\n"                         \
+	"  --recovery-key FILE  the enterprise recovery private JWK (admin only)\n" \
 	"  --key-fd N           read the 32-byte key from fd N (launchers and tests)\n"
 
 /* Handles a KEY_SOURCE_OPTIONS option; false if opt is not one of them. */

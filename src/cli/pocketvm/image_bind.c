@@ -41,8 +41,7 @@ static const char bind_help[] =
 	"Usage: pocketvm image bind IMAGE (--tang URL (--thp THP | --trust) | --recovery-pub JWK)\n"
 	"           [key options]\n"
 	"\n"
-	"Adds a binding. The key is first recovered through an existing binding.\n\n"
-	KEY_SOURCE_HELP;
+	"Adds a binding. The key is first recovered through an existing binding.\n\n" KEY_SOURCE_HELP;
 
 int image_bind_main(int argc, char *argv[])
 {
@@ -66,10 +65,18 @@ int image_bind_main(int argc, char *argv[])
 		if (key_source_opt(&ks, opt, optarg))
 			continue;
 		switch (opt) {
-		case 't': req.tang_url = optarg; break;
-		case 'p': req.thp = optarg; break;
-		case 'T': req.trust = true; break;
-		case 'R': req.recovery_pub = optarg; break;
+		case 't':
+			req.tang_url = optarg;
+			break;
+		case 'p':
+			req.thp = optarg;
+			break;
+		case 'T':
+			req.trust = true;
+			break;
+		case 'R':
+			req.recovery_pub = optarg;
+			break;
 		default:
 			fputs(bind_help, opt == 'h' ? stdout : stderr);
 			return opt == 'h' ? 0 : 2;
@@ -169,8 +176,10 @@ int image_unbind_main(int argc, char *argv[])
 	if (ret)
 		fprintf(stderr, "pocketvm: %s: no binding with id %ld\n", argv[optind], id);
 	else if (json_array_size(arr) == 0)
-		fprintf(stderr, "pocketvm: %s: that is the last binding; use --erase to destroy "
-				"the image's key for good\n", argv[optind]);
+		fprintf(stderr,
+			"pocketvm: %s: that is the last binding; use --erase to destroy "
+			"the image's key for good\n",
+			argv[optind]);
 	if (!ret && json_array_size(arr) == 0)
 		ret = -EPERM;
 	if (!ret)
@@ -200,13 +209,16 @@ static int rekey_tang(json_t *arr, const struct image_header *h, const struct se
 	size_t i;
 	int ret = 0;
 
-	json_array_foreach(arr, i, b) {
+	json_array_foreach(arr, i, b)
+	{
 		if (strcmp(json_string_value(json_object_get(b, "type")), "tang")) {
 			json_array_append(out, b);
 			continue;
 		}
-		struct bind_request req = { .tang_url = json_string_value(json_object_get(b, "url")),
-					    .thp = thp, .trust = trust };
+		struct bind_request req = { .tang_url =
+						    json_string_value(json_object_get(b, "url")),
+					    .thp = thp,
+					    .trust = trust };
 
 		ret = add_bindings(out, h->uuid, dek, &req, o);
 		if (ret)

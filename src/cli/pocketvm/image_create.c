@@ -37,8 +37,8 @@ static int make_ext4(const char *dir, uint64_t size, struct blockdev **out)
 {
 	int fd = memfd_create("pocketvm-mkfs", 0);
 	char target[64], blocks[32];
-	char *argv[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-d", (char *)dir,
-			 target, blocks, NULL };
+	char *argv[] = { "mke2fs", "-q", "-F",	      "-t",   "ext4", "-b",
+			 "4096",   "-d", (char *)dir, target, blocks, NULL };
 	pid_t pid;
 	int status, ret;
 
@@ -71,6 +71,14 @@ static int open_source(const char *dir, const char *raw, uint64_t *size, struct 
 
 	*src = NULL;
 	if (raw) {
+		struct stat st;
+
+		/* The raw backend sees whole sectors only: refuse to drop a tail. */
+		if (stat(raw, &st) == 0 && S_ISREG(st.st_mode) && st.st_size % 512) {
+			fprintf(stderr, "pocketvm: %s: size %lld is not a multiple of 512 bytes\n",
+				raw, (long long)st.st_size);
+			return -EINVAL;
+		}
 		ret = blockdev_raw_open(raw, true, src);
 		if (ret) {
 			fprintf(stderr, "pocketvm: %s: %s\n", raw, strerror(-ret));
@@ -134,8 +142,8 @@ static int create_run(const char *path, uint64_t size, const char *dir, const ch
 		goto out;
 	}
 	image_uuid_str(uuid, ustr);
-	printf("created %s: %llu bytes, uuid %s, %zu binding(s)\n", path,
-	       (unsigned long long)size, ustr, json_array_size(arr));
+	printf("created %s: %llu bytes, uuid %s, %zu binding(s)\n", path, (unsigned long long)size,
+	       ustr, json_array_size(arr));
 out:
 	if (fd >= 0)
 		close(fd);
@@ -177,15 +185,33 @@ int image_create_main(int argc, char *argv[])
 				return 2;
 			}
 			break;
-		case 'd': dir = optarg; break;
-		case 'r': raw = optarg; break;
-		case 't': req.tang_url = optarg; break;
-		case 'p': req.thp = optarg; break;
-		case 'T': req.trust = true; break;
-		case 'R': req.recovery_pub = optarg; break;
-		case 'j': threads = (unsigned int)atoi(optarg); break;
-		case 'h': fputs(create_help, stdout); return 0;
-		default: fputs(create_help, stderr); return 2;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'r':
+			raw = optarg;
+			break;
+		case 't':
+			req.tang_url = optarg;
+			break;
+		case 'p':
+			req.thp = optarg;
+			break;
+		case 'T':
+			req.trust = true;
+			break;
+		case 'R':
+			req.recovery_pub = optarg;
+			break;
+		case 'j':
+			threads = (unsigned int)atoi(optarg);
+			break;
+		case 'h':
+			fputs(create_help, stdout);
+			return 0;
+		default:
+			fputs(create_help, stderr);
+			return 2;
 		}
 	}
 	if (optind + 1 != argc || (dir && raw) || (dir && !size) || (!raw && !size)) {

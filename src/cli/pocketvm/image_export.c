@@ -43,7 +43,8 @@ static int export_blocks(struct blockdev *bd, int out)
 
 		ret = blockdev_readv(bd, &iov, 1, off);
 		if (ret == -EBADMSG)
-			fprintf(stderr, "pocketvm: authentication failed in the MiB at offset %llu\n",
+			fprintf(stderr,
+				"pocketvm: authentication failed in the MiB at offset %llu\n",
 				(unsigned long long)off);
 		if (!ret)
 			ret = write_all(out, buf, iov.iov_len);
@@ -87,8 +88,8 @@ int image_export_main(int argc, char *argv[])
 	}
 	const char *dst = argv[optind + 1];
 
-	out = strcmp(dst, "-") ? open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)
-			       : STDOUT_FILENO;
+	out = strcmp(dst, "-") ? open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) :
+				 STDOUT_FILENO;
 	if (out < 0) {
 		fprintf(stderr, "pocketvm: %s: %s\n", dst, strerror(errno));
 		blockdev_close(bd);

@@ -48,14 +48,13 @@ static int inspect_print(const char *path, const struct image_header *h, bool as
 	size_t i;
 
 	arr = bindings_parse(h->bindings, &why);
-	json_array_foreach(arr, i, b)
-		json_array_append_new(pub, binding_public(b));
+	json_array_foreach(arr, i, b) json_array_append_new(pub, binding_public(b));
 	image_uuid_str(h->uuid, ustr);
 	doc = json_pack("{s:s,s:i,s:s,s:I,s:I,s:s,s:I,s:b,s:b,s:O}", "image", path, "version",
 			(int)h->version, "uuid", ustr, "size", (json_int_t)h->data_size,
-			"block_size", (json_int_t)h->block_size, "cipher", "aes-256-gcm",
-			"epoch", (json_int_t)h->epoch, "dirty", !!(h->flags & IMAGE_FLAG_DIRTY),
-			"erased", !!(h->flags & IMAGE_FLAG_ERASED), "bindings", pub);
+			"block_size", (json_int_t)h->block_size, "cipher", "aes-256-gcm", "epoch",
+			(json_int_t)h->epoch, "dirty", !!(h->flags & IMAGE_FLAG_DIRTY), "erased",
+			!!(h->flags & IMAGE_FLAG_ERASED), "bindings", pub);
 	if (!doc)
 		return -ENOMEM;
 	if (!arr)
@@ -71,11 +70,12 @@ static int inspect_print(const char *path, const struct image_header *h, bool as
 	       path, h->version);
 	printf("uuid:       %s\nsize:       %llu bytes\nepoch:      %u\nstate:      %s\n", ustr,
 	       (unsigned long long)h->data_size, h->epoch,
-	       h->flags & IMAGE_FLAG_ERASED ? "crypto-erased"
-	       : h->flags & IMAGE_FLAG_DIRTY ? "not closed cleanly (or in use)"
-					     : "clean");
+	       h->flags & IMAGE_FLAG_ERASED ? "crypto-erased" :
+	       h->flags & IMAGE_FLAG_DIRTY  ? "not closed cleanly (or in use)" :
+					      "clean");
 	printf("bindings:   %zu\n", json_array_size(pub));
-	json_array_foreach(pub, i, b) {
+	json_array_foreach(pub, i, b)
+	{
 		printf("  [%lld] %s", (long long)json_integer_value(json_object_get(b, "id")),
 		       json_string_value(json_object_get(b, "type")));
 		if (json_object_get(b, "url"))

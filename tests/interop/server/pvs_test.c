@@ -249,8 +249,8 @@ void client_free(struct client *c)
 	c->curl = NULL;
 }
 
-int client_req(struct client *c, const char *method, const char *url, const char *body,
-	       size_t len, const char *extra_header, struct resp *out)
+int client_req(struct client *c, const char *method, const char *url, const char *body, size_t len,
+	       const char *extra_header, struct resp *out)
 {
 	struct curl_slist *h = NULL;
 	char auth[256];
@@ -319,10 +319,9 @@ int make_tokens(struct pvs *s, const char *group, int n, long expires_in, char *
 	struct resp r;
 	int ok = -1;
 
-	snprintf(body, sizeof(body), "{\"group\":\"%s\",\"count\":%d,\"expires_in\":%ld}", group,
-		 n, expires_in);
-	if (admin_req(s, "POST", "/v1/admin/enrollment-tokens", body, &r) == 0 &&
-	    r.status == 201) {
+	snprintf(body, sizeof(body), "{\"group\":\"%s\",\"count\":%d,\"expires_in\":%ld}", group, n,
+		 expires_in);
+	if (admin_req(s, "POST", "/v1/admin/enrollment-tokens", body, &r) == 0 && r.status == 201) {
 		json_t *arr = json_object_get(r.json, "tokens");
 
 		for (int i = 0; i < n; i++)
@@ -372,7 +371,8 @@ long device_enroll(struct pvs *s, const char *token, struct device *d)
 	FILE *f;
 
 	memset(d, 0, sizeof(*d));
-	snprintf(d->dir, sizeof(d->dir), "%s/dev%d", t_tmpdir(), ++seq);
+	snprintf(d->dir, sizeof(d->dir), "%s/dev%d", t_tmpdir(),
+		 __atomic_add_fetch(&seq, 1, __ATOMIC_SEQ_CST));
 	mkdir(d->dir, 0700);
 	client_init(&d->c, s->ca);
 	snprintf(d->c.key, sizeof(d->c.key), "%s/device.key", d->dir);
@@ -401,6 +401,38 @@ long device_enroll(struct pvs *s, const char *token, struct device *d)
 	return status;
 }
 
+long device_renew(struct device *d, const char *base)
+{
+	static int gen;
+	char key[PATH_MAX], url[256], *csr, *text;
+	json_t *body;
+	struct resp r;
+	long status;
+	FILE *f;
+
+	snprintf(key, sizeof(key), "%s/renewed%d.key", d->dir, ++gen);
+	csr = make_csr(key);
+	body = json_pack("{s:s}", "csr", csr);
+	text = json_dumps(body, 0);
+	snprintf(url, sizeof(url), "%s/v1/renew", base);
+	client_req(&d->c, "POST", url, text, strlen(text), NULL, &r);
+	status = r.status;
+	if (status == 200) {
+		snprintf(d->c.key, sizeof(d->c.key), "%s", key);
+		snprintf(d->c.cert, sizeof(d->c.cert), "%s/renewed%d.pem", d->dir, gen);
+		f = fopen(d->c.cert, "we");
+		if (f) {
+			fputs(json_string_value(json_object_get(r.json, "certificate")), f);
+			fclose(f);
+		}
+	}
+	resp_free(&r);
+	free(text);
+	free(csr);
+	json_decref(body);
+	return status;
+}
+
 void device_free(struct device *d)
 {
 	client_free(&d->c);
@@ -417,8 +449,8 @@ int device_checkin(struct device *d, const char *base, const char *acks_json, st
 
 	RAND_bytes(raw, sizeof(raw));
 	nonce[jose_b64_enc_buf(raw, sizeof(raw), nonce, sizeof(nonce) - 1)] = '\0';
-	snprintf(body, sizeof(body), "{\"nonce\":\"%s\",\"time\":%ld%s%s}", nonce,
-		 (long)time(NULL), acks_json ? ",\"acks\":" : "", acks_json ? acks_json : "");
+	snprintf(body, sizeof(body), "{\"nonce\":\"%s\",\"time\":%ld%s%s}", nonce, (long)time(NULL),
+		 acks_json ? ",\"acks\":" : "", acks_json ? acks_json : "");
 	snprintf(url, sizeof(url), "%s/v1/checkin", base);
 	if (nonce_out)
 		*nonce_out = nonce;
@@ -442,9 +474,9 @@ json_t *lease_verify(struct device *d, const json_t *jws, const char *vm, const 
 		goto fail;
 	*why = "claims";
 	pl = jose_b64_dec_load(json_object_get(jws, "payload"));
-	if (!pl || json_unpack(pl, "{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "sub", &sub, "vm", &lvm,
-			       "nonce", &ln, "seq", &seq, "iat", &iat, "exp", &exp, "offline",
-			       &off) < 0)
+	if (!pl ||
+	    json_unpack(pl, "{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "sub", &sub, "vm", &lvm, "nonce", &ln,
+			"seq", &seq, "iat", &iat, "exp", &exp, "offline", &off) < 0)
 		goto fail;
 	*why = "sub/vm/nonce";
 	if (strcmp(sub, d->id) || strcmp(lvm, vm) || strcmp(ln, nonce))
@@ -509,7 +541,8 @@ long tang_bind(struct device *d, const char *base, const char *vm, json_t **bind
 		goto out;
 	pl = jose_b64_dec_load(json_object_get(r.json, "payload"));
 	keys = json_object_get(pl, "keys");
-	json_array_foreach(keys, i, k) {
+	json_array_foreach(keys, i, k)
+	{
 		if (jose_jwk_prm(NULL, k, true, "verify"))
 			json_array_append(sigs, k);
 		else if (jose_jwk_prm(NULL, k, true, "deriveKey"))
@@ -577,7 +610,7 @@ out:
 	return st;
 }
 
-static int run(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
 {
 	char cmd[2048];
 	va_list ap;
@@ -588,6 +621,15 @@ static int run(const char *fmt, ...)
 	va_end(ap);
 	st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static struct pg *pg_running;
+
+static void pg_stop_atexit(void)
+{
+	pvs_stop_all(); /* servers first: they hold connections to the cluster */
+	if (pg_running)
+		pg_stop(pg_running);
 }
 
 int pg_start(struct pg *pg)
@@ -626,9 +668,37 @@ int pg_start(struct pg *pg)
 		return -1;
 	}
 	pg->running = true;
-	snprintf(pg->url, sizeof(pg->url), "postgresql:///postgres?host=%s&user=postgres",
-		 pg->dir);
+	/* Stop the cluster however the test ends. */
+	pg_running = pg;
+	atexit(pg_stop_atexit);
+	snprintf(pg->url, sizeof(pg->url), "postgresql:///postgres?host=%s&user=postgres", pg->dir);
 	return 0;
+}
+
+int pg_ctl(struct pg *pg, const char *action)
+{
+	char bindir[PATH_MAX], as[64] = "";
+	glob_t g;
+
+	if (glob("/usr/lib/postgresql/*/bin/pg_ctl", 0, NULL, &g) != 0)
+		return -1;
+	snprintf(bindir, sizeof(bindir), "%s", g.gl_pathv[g.gl_pathc - 1]);
+	globfree(&g);
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam("postgres");
+
+		snprintf(as, sizeof(as), "runuser -u %s --", pw ? pw->pw_name : "nobody");
+	}
+	if (strcmp(action, "stop") == 0)
+		return run("%s %s -D %s/data -m fast -w stop >/dev/null 2>&1", as, bindir,
+			   pg->dir) ?
+			       -1 :
+			       0;
+	return run("%s %s -D %s/data -l %s/server.log -w -t 30 -o \"-k %s -c "
+		   "listen_addresses='' -c fsync=off -c max_connections=60\" start >/dev/null 2>&1",
+		   as, bindir, pg->dir, pg->dir, pg->dir) ?
+		       -1 :
+		       0;
 }
 
 void pg_stop(struct pg *pg)
@@ -649,6 +719,7 @@ void pg_stop(struct pg *pg)
 		run("%s %s -D %s/data -m immediate -w stop >/dev/null 2>&1", as, bindir, pg->dir);
 	}
 	pg->running = false;
+	pg_running = NULL;
 rm:
 	if (pg->dir[0] && !getenv("PVS_KEEP"))
 		nftw(pg->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -18,18 +18,18 @@
 extern int t_failures;
 extern int t_count;
 
-#define CHECK(cond, ...)                                                                    \
-	do {                                                                                \
-		t_count++;                                                                  \
-		if (cond) {                                                                 \
-			printf("ok %d - ", t_count);                                        \
-		} else {                                                                    \
-			t_failures++;                                                       \
-			printf("not ok %d - %s:%d: ", t_count, __FILE__, __LINE__);         \
-		}                                                                           \
-		printf(__VA_ARGS__);                                                        \
-		printf("\n");                                                               \
-		fflush(stdout);                                                             \
+#define CHECK(cond, ...)                                                            \
+	do {                                                                        \
+		t_count++;                                                          \
+		if (cond) {                                                         \
+			printf("ok %d - ", t_count);                                \
+		} else {                                                            \
+			t_failures++;                                               \
+			printf("not ok %d - %s:%d: ", t_count, __FILE__, __LINE__); \
+		}                                                                   \
+		printf(__VA_ARGS__);                                                \
+		printf("\n");                                                       \
+		fflush(stdout);                                                     \
 	} while (0)
 
 /* A test directory removed at exit (also when a check fails). */
@@ -78,8 +78,8 @@ struct client {
 void client_init(struct client *c, const char *ca);
 void client_free(struct client *c);
 /* Performs one request; extra_header may be NULL. 0, or -1 on a transport error. */
-int client_req(struct client *c, const char *method, const char *url, const char *body,
-	       size_t len, const char *extra_header, struct resp *out);
+int client_req(struct client *c, const char *method, const char *url, const char *body, size_t len,
+	       const char *extra_header, struct resp *out);
 
 /* Admin request with s->admin as bearer; body is a JSON string or NULL. */
 int admin_req(struct pvs *s, const char *method, const char *path, const char *body,
@@ -101,6 +101,11 @@ int make_tokens(struct pvs *s, const char *group, int n, long expires_in, char *
  */
 long device_enroll(struct pvs *s, const char *token, struct device *d);
 void device_free(struct device *d);
+/*
+ * POST /v1/renew with a new key and CSR; on 200 the device's client uses the
+ * new certificate and key (new files). Returns the HTTP status.
+ */
+long device_renew(struct device *d, const char *base);
 
 /* POST /v1/checkin with a fresh nonce; *nonce_out receives it (static buffer). */
 int device_checkin(struct device *d, const char *base, const char *acks_json, struct resp *out,
@@ -135,6 +140,8 @@ struct pg {
 /* 0, or 77 when PostgreSQL is not installed (caller should skip), or -1. */
 int pg_start(struct pg *pg);
 void pg_stop(struct pg *pg);
+/* Stops (fast shutdown) or starts the cluster in place; 0 or -1. */
+int pg_ctl(struct pg *pg, const char *action);
 
 /*
  * Starts the backend named by argv[1] ("sqlite" default, or "postgresql")

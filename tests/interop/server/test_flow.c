@@ -21,9 +21,9 @@ static json_t *lease_for(json_t *checkin, const char *vm)
 	size_t i;
 	json_t *l;
 
-	json_array_foreach(json_object_get(checkin, "leases"), i, l)
-		if (strcmp(json_string_value(json_object_get(l, "vm")), vm) == 0)
-			return json_object_get(l, "lease");
+	json_array_foreach(json_object_get(checkin, "leases"), i,
+			   l) if (strcmp(json_string_value(json_object_get(l, "vm")), vm) ==
+				  0) return json_object_get(l, "lease");
 	return NULL;
 }
 
@@ -32,9 +32,9 @@ static json_t *command_of(json_t *checkin, const char *type)
 	size_t i;
 	json_t *c;
 
-	json_array_foreach(json_object_get(checkin, "commands"), i, c)
-		if (strcmp(json_string_value(json_object_get(c, "type")), type) == 0)
-			return c;
+	json_array_foreach(json_object_get(checkin, "commands"), i,
+			   c) if (strcmp(json_string_value(json_object_get(c, "type")), type) ==
+				  0) return c;
 	return NULL;
 }
 
@@ -52,10 +52,11 @@ static int audit_count(const char *action, const char *subject)
 	int n = 0;
 
 	admin_req(&srv, "GET", "/v1/admin/audit?after=0&limit=1000", NULL, &r);
-	json_array_foreach(json_object_get(r.json, "entries"), i, e)
-		if (!strcmp(json_string_value(json_object_get(e, "action")), action) &&
-		    (!subject || !strcmp(json_string_value(json_object_get(e, "subject")), subject)))
-			n++;
+	json_array_foreach(
+		json_object_get(r.json, "entries"), i,
+		e) if (!strcmp(json_string_value(json_object_get(e, "action")), action) &&
+		       (!subject ||
+			!strcmp(json_string_value(json_object_get(e, "subject")), subject))) n++;
 	resp_free(&r);
 	return n;
 }
@@ -157,6 +158,59 @@ static void test_checkin(struct device *a, char *vma)
 	resp_free(&r);
 }
 
+/* The device tells what it runs; admins see it, and only for its own VMs. */
+static void test_reports(struct device *a, struct device *b, const char *vma, const char *vmb)
+{
+	char body[512], url[256], path[128];
+	struct resp r;
+	json_t *rep;
+
+	snprintf(body, sizeof(body),
+		 "{\"nonce\":\"cmVwb3J0cy1ub25jZS0wMDE\",\"vms\":[{\"id\":\"%s\","
+		 "\"state\":\"running\"},{\"id\":\"%s\",\"state\":\"stopped\"}]}",
+		 vma, vmb);
+	snprintf(url, sizeof(url), "%s/v1/checkin", srv.url);
+	client_req(&a->c, "POST", url, body, strlen(body), NULL, &r);
+	CHECK(r.status == 200, "check-in with a VM report");
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/v1/admin/vms/%s", vma);
+	admin_req(&srv, "GET", path, NULL, &r);
+	rep = json_object_get(r.json, "reported");
+	CHECK(rep && !strcmp(json_string_value(json_object_get(rep, "state")), "running"),
+	      "admins see the state A reported for its VM");
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/v1/admin/vms/%s", vmb);
+	admin_req(&srv, "GET", path, NULL, &r);
+	CHECK(json_is_null(json_object_get(r.json, "reported")),
+	      "A's report about B's VM is ignored");
+	resp_free(&r);
+	(void)b;
+}
+
+static void test_renew(struct device *a)
+{
+	struct client old;
+	struct resp r;
+	char url[256];
+	const char *nonce;
+
+	client_init(&old, srv.ca);
+	memcpy(old.cert, a->c.cert, sizeof(old.cert));
+	memcpy(old.key, a->c.key, sizeof(old.key));
+	old.use_cert = true;
+	CHECK(device_renew(a, srv.url) == 200, "A renews its certificate with a new key");
+	device_checkin(a, srv.url, NULL, &r, &nonce);
+	CHECK(r.status == 200, "the new certificate works");
+	resp_free(&r);
+	snprintf(url, sizeof(url), "%s/v1/checkin", srv.url);
+	client_req(&old, "POST", url, "{\"nonce\":\"aaaaaaaaaaaaaaaaaaaa\"}", 31, NULL, &r);
+	CHECK(r.status == 401 && !strcmp(resp_error(&r), "unknown_certificate"),
+	      "the replaced certificate is refused (%ld %s)", r.status, resp_error(&r));
+	resp_free(&r);
+	client_free(&old);
+	CHECK(audit_count("device.renew", a->id) == 1, "renewal audited");
+}
+
 static void command(const char *dev, const char *type, const char *vm, struct resp *r)
 {
 	char path[128], body[160];
@@ -255,6 +309,25 @@ static void test_commands(struct device *a, struct device *b, const char *vma)
 	CHECK(c && !strcmp(json_string_value(json_object_get(r.json, "status")), "revoked") &&
 		      json_array_size(json_object_get(r.json, "leases")) == 0,
 	      "B's check-in: status revoked, wipe_device delivered, no leases");
+	{
+		/* The wipe is also in the signed device statement, bound to this nonce. */
+		json_t *st = json_object_get(r.json, "device"), *hdr, *pl;
+
+		hdr = jose_b64_dec_load(json_object_get(st, "protected"));
+		pl = jose_b64_dec_load(json_object_get(st, "payload"));
+		CHECK(st && jose_jws_ver(NULL, st, NULL, b->lease_key, false) &&
+			      !strcmp(json_string_value(json_object_get(hdr, "typ")),
+				      "pocketvm-device+jwt") &&
+			      !strcmp(json_string_value(json_object_get(pl, "sub")), b->id) &&
+			      !strcmp(json_string_value(json_object_get(pl, "nonce")), nonce) &&
+			      !strcmp(json_string_value(json_object_get(pl, "status")),
+				      "revoked") &&
+			      json_equal(json_object_get(pl, "commands"),
+					 json_object_get(r.json, "commands")),
+		      "the signed device statement carries status, nonce and the wipe command");
+		json_decref(hdr);
+		json_decref(pl);
+	}
 	id = c ? json_string_value(json_object_get(c, "id")) : "x";
 	snprintf(ack, sizeof(ack), "[{\"id\":\"%s\",\"status\":\"done\",\"detail\":\"bye\"}]", id);
 	resp_free(&r);
@@ -281,7 +354,9 @@ int main(int argc, char **argv)
 	CHECK(make_tokens(&srv, "default", 4, 3600, tok) == 0, "admin creates enrollment tokens");
 	test_enrollment(tok, &a, &b);
 	test_checkin(&a, vma);
+	test_renew(&a);
 	CHECK(vm_create(&srv, b.id, "work", vmb) == 201, "VM assigned to B");
+	test_reports(&a, &b, vma, vmb);
 	test_keys(&a, &b, vma, vmb);
 	test_commands(&a, &b, vma);
 

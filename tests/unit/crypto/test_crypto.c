@@ -184,8 +184,8 @@ static void test_ecmr_exchange(void **state)
 	assert_int_equal(ecmr_recover_finish(eph, srv, bad, &k3), 0);
 	assert_memory_not_equal(k1->data, k3->data, 66);
 	/* Malformed replies are refused before libjose sees them. */
-	json_auto_t *junk = json_pack("{s:s,s:s,s:s,s:s}", "kty", "EC", "crv", "P-256", "x", "AA",
-				      "y", "AA");
+	json_auto_t *junk =
+		json_pack("{s:s,s:s,s:s,s:s}", "kty", "EC", "crv", "P-256", "x", "AA", "y", "AA");
 	struct secret *k4;
 
 	assert_int_equal(ecmr_recover_finish(eph, srv, junk, &k4), -EPROTO);

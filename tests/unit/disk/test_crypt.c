@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "crypt_test_util.h"
 #include "disk/image.h"
@@ -68,8 +69,8 @@ static void test_roundtrip_against_shadow(void **state)
 		for (size_t k = 0; k < len; k++)
 			shadow[off + k] = (uint8_t)rand_r(&seed);
 		/* Two iovecs split at an odd place. */
-		struct iovec iov[2] = { { shadow + off, len / 3 }, { shadow + off + len / 3,
-								      len - len / 3 } };
+		struct iovec iov[2] = { { shadow + off, len / 3 },
+					{ shadow + off + len / 3, len - len / 3 } };
 
 		assert_int_equal(blockdev_writev(bd, iov, 2, off), 0);
 		if (i % 50 == 0)
@@ -119,7 +120,7 @@ static void test_fd_handoff(void **state)
 	assert_int_equal(secret_to_fd(dek, &key_fd), 0);
 	img_fd = open(path, O_RDWR | O_CLOEXEC);
 	assert_int_equal(blockdev_crypt_open_fd(img_fd, key_fd, false, &bd), 0);
-	assert_int_equal(fcntl(key_fd, F_GETFD), -1);	/* consumed */
+	assert_int_equal(fcntl(key_fd, F_GETFD), -1); /* consumed */
 	assert_int_equal(test_rw(bd, want, 4096, 3 * 4096, true), 0);
 	blockdev_close(bd);
 
@@ -233,6 +234,86 @@ static void test_parallel_disjoint_ranges(void **state)
 	blockdev_close(bd);
 }
 
+/* Discarded ranges read as zeroes, stay so after a reopen, and free space. */
+static void test_discard(void **state)
+{
+	uint8_t *shadow = malloc(SIZE), *buf = malloc(SIZE);
+	struct blockdev *bd;
+	struct stat before, after;
+	unsigned int seed = 3;
+
+	for (size_t i = 0; i < SIZE; i++)
+		shadow[i] = (uint8_t)(rand_r(&seed) | 1);
+	assert_int_equal(test_open(path, dek, false, NULL, &bd), 0);
+	assert_int_equal(test_rw(bd, shadow, SIZE, 0, true), 0);
+	assert_int_equal(blockdev_flush(bd), 0);
+	assert_int_equal(stat(path, &before), 0);
+	/* Edges inside blocks 2 and 130, whole blocks in between. */
+	assert_int_equal(blockdev_discard(bd, 2 * 4096 + 512, 128 * 4096), 0);
+	memset(shadow + 2 * 4096 + 512, 0, 128 * 4096);
+	assert_int_equal(test_rw(bd, buf, SIZE, 0, false), 0);
+	assert_memory_equal(buf, shadow, SIZE);
+	assert_int_equal(blockdev_discard(bd, 0, 100), -EINVAL);
+	blockdev_close(bd);
+	assert_int_equal(stat(path, &after), 0);
+	print_message("image: %lld KiB allocated before the discard, %lld after\n",
+		      (long long)before.st_blocks / 2, (long long)after.st_blocks / 2);
+	/* 127 whole blocks punched, where the file system can punch. */
+	assert_true(after.st_blocks <= before.st_blocks);
+	assert_int_equal(test_open(path, dek, true, NULL, &bd), 0);
+	assert_int_equal(test_rw(bd, buf, SIZE, 0, false), 0);
+	assert_memory_equal(buf, shadow, SIZE);
+	blockdev_close(bd);
+	free(shadow);
+	free(buf);
+}
+
+/* A new image is sparse: only headers and metadata are written. */
+static void test_create_is_sparse(void **state)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	print_message("fresh %d KiB image: %lld KiB allocated\n", SIZE / 1024,
+		      (long long)st.st_blocks / 2);
+	assert_true((uint64_t)st.st_blocks * 512 < 256 * 1024);
+}
+
+/* Requests larger than the backend's 1 MiB chunk, unaligned, scattered. */
+static void test_large_unaligned_requests(void **state)
+{
+	char big[] = "/tmp/pocketvm-test-crypt-big-XXXXXX";
+	const size_t size = 4u << 20, len = (2u << 20) + 512 * 7;
+	uint8_t *shadow = calloc(1, size), *buf = malloc(size);
+	struct blockdev *bd;
+	unsigned int seed = 7;
+
+	close(test_image(big, size, dek));
+	for (size_t i = 0; i < size; i++)
+		shadow[i] = (uint8_t)rand_r(&seed);
+	assert_int_equal(test_open(big, dek, false, NULL, &bd), 0);
+	assert_int_equal(test_rw(bd, shadow, size, 0, true), 0);
+	/* Three iovecs of odd sizes over 2 MiB + 7 sectors at a sector offset. */
+	memset(shadow + 1536, 0xee, len);
+	struct iovec w[3] = { { shadow + 1536, 1000 * 512 },
+			      { shadow + 1536 + 1000 * 512, 3 * 512 },
+			      { shadow + 1536 + 1003 * 512, len - 1003 * 512 } };
+
+	assert_int_equal(blockdev_writev(bd, w, 3, 1536), 0);
+	struct iovec r[2] = { { buf, 777 * 512 }, { buf + 777 * 512, size - 4096 - 777 * 512 } };
+
+	assert_int_equal(blockdev_readv(bd, r, 2, 4096), 0);
+	assert_memory_equal(buf, shadow + 4096, size - 4096);
+	blockdev_close(bd);
+	assert_int_equal(test_open(big, dek, true, NULL, &bd), 0);
+	assert_int_equal(test_rw(bd, buf, size, 0, false), 0);
+	assert_memory_equal(buf, shadow, size);
+	blockdev_close(bd);
+	unlink(big);
+	free(shadow);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +324,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_epoch_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_erased_image_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_disjoint_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_unaligned_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_is_sparse, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "common/log.h"
@@ -42,10 +43,11 @@ struct mem_disk {
 	size_t size;
 	struct piece *pend;
 	size_t npend, cap;
-	long ops, cut;		/* cut < 0: never */
+	long ops, cut; /* cut < 0: never */
 	uint64_t data_offset;
-	bool cut_at_data;	/* lose power at the first data-area write */
+	bool cut_at_data; /* lose power at the first data-area write */
 	bool crashed;
+	pthread_mutex_t lock; /* the background flusher writes too */
 };
 
 static struct secret *dek;
@@ -69,20 +71,23 @@ static bool power_lost(struct mem_disk *d, bool data_write)
 static int mem_pread(void *ctx, void *buf, size_t len, uint64_t off)
 {
 	struct mem_disk *d = ctx;
+	int ret = -EIO;
 
-	if (off > d->size || len > d->size - off)
-		return -EIO;
-	memcpy(buf, d->view + off, len);
-	return 0;
+	pthread_mutex_lock(&d->lock);
+	if (off <= d->size && len <= d->size - off) {
+		memcpy(buf, d->view + off, len);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return ret;
 }
 
-static int mem_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
+static int mem_pwrite_locked(struct mem_disk *d, const void *buf, size_t len, uint64_t off)
 {
-	struct mem_disk *d = ctx;
-
 	if (power_lost(d, off >= d->data_offset))
 		return -EIO;
-	assert_true(off + len <= d->size);
+	if (off > d->size || len > d->size - off)
+		abort(); /* the backend wrote outside the image: a bug */
 	memcpy(d->view + off, buf, len);
 	/* Pieces at 4 KiB boundaries: each may or may not reach the disk. */
 	while (len) {
@@ -104,6 +109,40 @@ static int mem_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+static int mem_pwrite(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	struct mem_disk *d = ctx;
+	int ret;
+
+	pthread_mutex_lock(&d->lock);
+	ret = mem_pwrite_locked(d, buf, len, off);
+	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
+/* A gathered write: each buffer is its own step (and its own pieces). */
+static int mem_pwritev(void *ctx, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	for (int i = 0; i < iovcnt; i++) {
+		int ret = mem_pwrite(ctx, iov[i].iov_base, iov[i].iov_len, off);
+
+		if (ret)
+			return ret;
+		off += iov[i].iov_len;
+	}
+	return 0;
+}
+
+/* A punched range reads back as zeroes: model it as zero pieces. */
+static int mem_punch(void *ctx, uint64_t off, uint64_t len)
+{
+	uint8_t *zero = calloc(1, len);
+	int ret = mem_pwrite(ctx, zero, len, off);
+
+	free(zero);
+	return ret;
+}
+
 static void drop_pending(struct mem_disk *d)
 {
 	for (size_t i = 0; i < d->npend; i++)
@@ -114,18 +153,23 @@ static void drop_pending(struct mem_disk *d)
 static int mem_sync(void *ctx)
 {
 	struct mem_disk *d = ctx;
+	int ret = -EIO;
 
-	if (power_lost(d, false))
-		return -EIO;
-	for (size_t i = 0; i < d->npend; i++)
-		memcpy(d->durable + d->pend[i].off, d->pend[i].data, d->pend[i].len);
-	drop_pending(d);
-	return 0;
+	pthread_mutex_lock(&d->lock);
+	if (!power_lost(d, false)) {
+		for (size_t i = 0; i < d->npend; i++)
+			memcpy(d->durable + d->pend[i].off, d->pend[i].data, d->pend[i].len);
+		drop_pending(d);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return ret;
 }
 
 static void mem_init(struct mem_disk *d, const uint8_t *image, long cut)
 {
 	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
 	d->size = image_size;
 	d->durable = malloc(image_size);
 	d->view = malloc(image_size);
@@ -137,6 +181,7 @@ static void mem_init(struct mem_disk *d, const uint8_t *image, long cut)
 
 static void mem_free(struct mem_disk *d)
 {
+	pthread_mutex_destroy(&d->lock);
 	drop_pending(d);
 	free(d->pend);
 	free(d->durable);
@@ -147,6 +192,8 @@ static void mem_io(struct mem_disk *d, struct image_io *io)
 {
 	io->pread = mem_pread;
 	io->pwrite = mem_pwrite;
+	io->pwritev = mem_pwritev;
+	io->punch = mem_punch;
 	io->sync = mem_sync;
 	io->ctx = d;
 }
@@ -191,6 +238,21 @@ static int do_write(struct blockdev *bd, struct expect *ex, const uint8_t *buf, 
 	return test_rw(bd, (void *)buf, len, off, true);
 }
 
+/* Records a discard (the range reads as zeroes) before issuing it. */
+static int do_discard(struct blockdev *bd, struct expect *ex, size_t len, uint64_t off)
+{
+	for (uint64_t pos = off; pos < off + len;) {
+		uint64_t b = pos / BS;
+		size_t skip = pos % BS, k = MIN(BS - skip, off + len - pos);
+
+		memset(ex->cur[b] + skip, 0, k);
+		assert_true(ex->nallowed[b] < MAX_VERSIONS);
+		memcpy(ex->allowed[b][ex->nallowed[b]++], ex->cur[b], BS);
+		pos += k;
+	}
+	return blockdev_discard(bd, off, len);
+}
+
 static int do_flush(struct blockdev *bd, struct expect *ex)
 {
 	int ret = blockdev_flush(bd);
@@ -201,9 +263,9 @@ static int do_flush(struct blockdev *bd, struct expect *ex)
 }
 
 /* The workload; stops at the first failure (the power cut). */
-static void workload(struct image_io *io, struct expect *ex)
+static void workload(struct image_io *io, struct expect *ex, bool background)
 {
-	struct crypt_tuning t = { .cache_blocks = 3 };
+	struct crypt_tuning t = { .cache_blocks = 3, .sync_checkpoints = !background };
 	uint8_t buf[3 * BS];
 	struct blockdev *bd;
 	struct secret *copy;
@@ -219,16 +281,16 @@ static void workload(struct image_io *io, struct expect *ex)
 	}
 	if (do_flush(bd, ex))
 		goto out;
-	test_pattern(buf, 512, 99, 2);	/* a sector inside block 2: read-modify-write */
+	test_pattern(buf, 512, 99, 2); /* a sector inside block 2: read-modify-write */
 	if (do_write(bd, ex, buf, 512, 2 * BS + 1024))
 		goto out;
 	test_pattern(buf, BS, 0, 2);
 	if (do_write(bd, ex, buf, BS, 0))
 		goto out;
-	test_pattern(buf, BS, 0, 3);	/* the same block again before a checkpoint */
+	test_pattern(buf, BS, 0, 3); /* the same block again before a checkpoint */
 	if (do_write(bd, ex, buf, BS, 0))
 		goto out;
-	test_pattern(buf, 3 * BS, 5, 2);	/* one request over blocks 5..7, unaligned */
+	test_pattern(buf, 3 * BS, 5, 2); /* one request over blocks 5..7, unaligned */
 	if (do_write(bd, ex, buf, 2 * BS + 512, 5 * BS + 1536))
 		goto out;
 	if (do_flush(bd, ex))
@@ -238,6 +300,15 @@ static void workload(struct image_io *io, struct expect *ex)
 		if (do_write(bd, ex, buf, BS, b * BS))
 			goto out;
 	}
+	if (do_flush(bd, ex))
+		goto out;
+	/* Discards: sectors at both edges, whole blocks in between, then a
+	 * discarded block written again before its checkpoint. */
+	if (do_discard(bd, ex, 2 * BS, 8 * BS + 512) || do_discard(bd, ex, BS, 3 * BS))
+		goto out;
+	test_pattern(buf, BS, 3, 5);
+	if (do_write(bd, ex, buf, BS, 3 * BS) || do_discard(bd, ex, BS, 4 * BS))
+		goto out;
 	if (do_flush(bd, ex))
 		goto out;
 	blockdev_close(bd);
@@ -254,7 +325,9 @@ static int read_all(struct image_io *io, bool ro, uint8_t *out)
 	int ret;
 
 	assert_int_equal(secret_dup(dek, &copy), 0);
-	ret = crypt_open_io(io, copy, ro, NULL, &bd);
+	struct crypt_tuning t = { .sync_checkpoints = true };
+
+	ret = crypt_open_io(io, copy, ro, &t, &bd);
 	if (ret)
 		return ret;
 	ret = test_rw(bd, out, NBLOCKS * BS, 0, false);
@@ -278,7 +351,7 @@ static void assert_allowed(const struct expect *ex, const uint8_t *got, const ch
 /* After recovery: rewrite everything, lose power once the slots are durable. */
 static void check_next_write(const uint8_t *image, const uint8_t *before)
 {
-	struct crypt_tuning t = { .cache_blocks = NBLOCKS + 1 };
+	struct crypt_tuning t = { .cache_blocks = NBLOCKS + 1, .sync_checkpoints = true };
 	uint8_t *buf = malloc(NBLOCKS * BS), *got = malloc(NBLOCKS * BS);
 	struct mem_disk d;
 	struct image_io io;
@@ -306,8 +379,7 @@ static void check_next_write(const uint8_t *image, const uint8_t *before)
 }
 
 /* Builds one crash state and checks it. */
-static void check_state(const struct mem_disk *crashed, const bool *keep,
-			const struct expect *ex)
+static void check_state(const struct mem_disk *crashed, const bool *keep, const struct expect *ex)
 {
 	uint8_t *state = malloc(image_size), *got = malloc(NBLOCKS * BS);
 	uint8_t *again = malloc(NBLOCKS * BS);
@@ -351,18 +423,18 @@ static void check_subsets(const struct mem_disk *d, const struct expect *ex)
 	}
 	for (size_t k = 1; k < n; k++) {
 		for (size_t i = 0; i < n; i++)
-			keep[i] = i < k;	/* prefix */
+			keep[i] = i < k; /* prefix */
 		check_state(d, keep, ex);
 		for (size_t i = 0; i < n; i++)
-			keep[i] = i >= k;	/* suffix */
+			keep[i] = i >= k; /* suffix */
 		check_state(d, keep, ex);
 	}
 	for (size_t j = 0; j < n && n > 1; j++) {
 		for (size_t i = 0; i < n; i++)
-			keep[i] = i != j;	/* all but one */
+			keep[i] = i != j; /* all but one */
 		check_state(d, keep, ex);
 		for (size_t i = 0; i < n; i++)
-			keep[i] = i == j;	/* just one */
+			keep[i] = i == j; /* just one */
 		check_state(d, keep, ex);
 	}
 	free(keep);
@@ -378,7 +450,7 @@ static void test_cut_at_every_step(void **state)
 	/* A run without a cut counts the steps. */
 	mem_init(&d, baseline, -1);
 	mem_io(&d, &io);
-	workload(&io, ex);
+	workload(&io, ex, false);
 	total = d.ops;
 	mem_free(&d);
 	print_message("workload: %ld write/sync steps\n", total);
@@ -387,12 +459,36 @@ static void test_cut_at_every_step(void **state)
 	for (long cut = 0; cut <= total; cut++) {
 		mem_init(&d, baseline, cut);
 		mem_io(&d, &io);
-		workload(&io, ex);
+		workload(&io, ex, false);
 		assert_true(d.crashed == (cut < total));
 		check_subsets(&d, ex);
 		mem_free(&d);
 	}
 	print_message("crash states checked: %lu\n", states_checked);
+	free(ex);
+}
+
+/*
+ * The same with the background flusher on: the order of steps now varies
+ * from run to run, so cut at random points; every crash state must still
+ * pass the same checks.
+ */
+static void test_cut_randomly_with_flusher(void **state)
+{
+	struct expect *ex = malloc(sizeof(*ex));
+	unsigned int seed = 12345;
+	struct mem_disk d;
+	struct image_io io;
+	unsigned long before = states_checked;
+
+	for (int run = 0; run < 60; run++) {
+		mem_init(&d, baseline, rand_r(&seed) % 64);
+		mem_io(&d, &io);
+		workload(&io, ex, true);
+		check_subsets(&d, ex);
+		mem_free(&d);
+	}
+	print_message("crash states checked with the flusher: %lu\n", states_checked - before);
 	free(ex);
 }
 
@@ -435,6 +531,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cut_at_every_step),
+		cmocka_unit_test(test_cut_randomly_with_flusher),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

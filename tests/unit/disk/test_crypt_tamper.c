@@ -181,7 +181,7 @@ static void test_header_bits(void **state)
 	assert_int_equal(pread(fd, saved, 2 * IMAGE_HEADER_SLOT, 0), 2 * IMAGE_HEADER_SLOT);
 	for (unsigned int byte = 0; byte < IMAGE_HEADER_FIXED; byte++) {
 		if (byte >= 112 && byte < 144)
-			continue;	/* the checksum itself, recomputed below */
+			continue; /* the checksum itself, recomputed below */
 		for (unsigned int copy = 0; copy < 2; copy++) {
 			flip(copy * IMAGE_HEADER_SLOT + byte, (int)byte % 8);
 			rechecksum(fd, copy);
@@ -206,13 +206,40 @@ static void test_header_bits(void **state)
 	close(fd);
 }
 
+/* A discarded block: its slot is as tamper-evident as a data slot. */
+static void test_zero_block_slot(void **state)
+{
+	struct blockdev *bd;
+	unsigned int hits = 0;
+
+	assert_int_equal(test_open(path, dek, false, NULL, &bd), 0);
+	assert_int_equal(blockdev_discard(bd, 4 * BS, BS), 0);
+	blockdev_close(bd);
+	memset(want + 4 * BS, 0, BS);
+	assert_int_equal(read_check(), 0);
+	for (unsigned int byte = 0; byte < IMAGE_RECORD_SIZE; byte++) {
+		uint64_t off = meta_off + 4 * IMAGE_RECORD_SIZE + byte;
+		uint32_t bad;
+
+		flip(off, (int)byte % 8);
+		bad = read_check();
+		flip(off, (int)byte % 8);
+		assert_int_equal(bad & ~(1u << 4), 0);
+		hits += bad != 0;
+	}
+	assert_int_equal(hits, 32); /* every byte of the current slot */
+	/* Its data area is not used at all: whatever is there, it reads zeroes. */
+	flip(data_off + 4 * BS + 100, 3);
+	assert_int_equal(read_check(), 0);
+	flip(data_off + 4 * BS + 100, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_data_bits),
-		cmocka_unit_test(test_metadata_bits),
-		cmocka_unit_test(test_swapped_blocks),
-		cmocka_unit_test(test_header_bits),
+		cmocka_unit_test(test_data_bits),	cmocka_unit_test(test_metadata_bits),
+		cmocka_unit_test(test_swapped_blocks),	cmocka_unit_test(test_header_bits),
+		cmocka_unit_test(test_zero_block_slot),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
