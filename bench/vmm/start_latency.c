@@ -6,8 +6,9 @@
  * to COM1; the time to that byte on the VMM's stdout is the measurement
  * (it includes one I/O exit, ~26 us on our hosts). The literal argument
  * KERNEL in the command is replaced by the kernel's path. After the byte,
- * the VMM's RSS is read from /proc (the guest touched one page), then the
- * VMM is killed. Prints median and 90th percentile latency and median RSS.
+ * the VMM's RSS and private memory (USS) are read from /proc (the guest
+ * touched one page), then the VMM is killed. Prints min, median and 90th
+ * percentile latency and the median memory figures.
  */
 #include <elf.h>
 #include <signal.h>
@@ -74,20 +75,25 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static long rss_kib(pid_t pid)
+/* RSS and USS (private pages: what this process alone costs) from smaps_rollup. */
+static void mem_kib(pid_t pid, double *rss, double *uss)
 {
 	char path[64], line[256];
-	long kib = -1;
+	long v;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	*rss = *uss = 0;
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
 	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Rss: %ld kB", &v) == 1)
+			*rss = (double)v;
+		else if (sscanf(line, "Private_Clean: %ld kB", &v) == 1 ||
+			 sscanf(line, "Private_Dirty: %ld kB", &v) == 1)
+			*uss += (double)v;
+	}
 	if (f)
 		fclose(f);
-	return kib;
 }
 
 static int cmp(const void *a, const void *b)
@@ -97,18 +103,26 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
 int main(int argc, char **argv)
 {
+	struct sigaction sa = { .sa_handler = on_alarm };
 	char kernel[] = "/tmp/pocketvm-start-kernel.XXXXXX";
 	int runs = argc > 2 ? atoi(argv[1]) : 0, fd = mkstemp(kernel);
 	double *ms = calloc((size_t)(runs > 0 ? runs : 1), sizeof(double));
 	double *rss = calloc((size_t)(runs > 0 ? runs : 1), sizeof(double));
+	double *uss = calloc((size_t)(runs > 0 ? runs : 1), sizeof(double));
 
-	if (runs <= 0 || fd < 0 || !ms || !rss) {
+	if (runs <= 0 || fd < 0 || !ms || !rss || !uss) {
 		fprintf(stderr, "usage: start_latency RUNS VMM-COMMAND... (KERNEL = the kernel)\n");
 		return 2;
 	}
 	close(fd);
+	sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART: the read returns EINTR */
 	write_kernel(kernel);
 	for (int i = 2; i < argc; i++)
 		if (strcmp(argv[i], "KERNEL") == 0)
@@ -130,22 +144,27 @@ int main(int argc, char **argv)
 			_exit(127);
 		}
 		close(p[1]);
+		/* A VMM that never prints must not hang the benchmark. */
+		alarm(20);
 		if (read(p[0], &c, 1) != 1) {
 			fprintf(stderr, "start_latency: %s printed nothing\n", argv[2]);
+			kill(pid, SIGKILL);
 			return 1;
 		}
+		alarm(0);
 		ms[r] = now_ms() - t0;
 		usleep(20000);
-		rss[r] = (double)rss_kib(pid);
+		mem_kib(pid, &rss[r], &uss[r]);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		close(p[0]);
 	}
 	qsort(ms, (size_t)runs, sizeof(double), cmp);
 	qsort(rss, (size_t)runs, sizeof(double), cmp);
+	qsort(uss, (size_t)runs, sizeof(double), cmp);
 	printf("%s: start to first guest instruction: min %.2f ms, median %.2f ms, p90 %.2f ms "
-	       "(%d runs); RSS after first instruction: median %.0f KiB\n",
-	       argv[2], ms[0], ms[runs / 2], ms[runs * 9 / 10], runs, rss[runs / 2]);
+	       "(%d runs); after it: RSS median %.0f KiB, private (USS) median %.0f KiB\n",
+	       argv[2], ms[0], ms[runs / 2], ms[runs * 9 / 10], runs, rss[runs / 2], uss[runs / 2]);
 	unlink(kernel);
 	return 0;
 }

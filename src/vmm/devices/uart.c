@@ -68,9 +68,12 @@ static void uart_update_irq(struct uart *u)
 
 	if (level == u->irq_level)
 		return;
+	int ret;
+
 	u->irq_level = level;
-	if (vm_irq_line(u->vm, u->irq, level))
-		log_warn("uart: setting IRQ %u: %s", u->irq, strerror(errno));
+	ret = vm_irq_line(u->vm, u->irq, level);
+	if (ret)
+		log_warn("uart: setting IRQ %u: %s", u->irq, strerror(-ret));
 }
 
 static void uart_push_rx(struct uart *u, uint8_t c)
