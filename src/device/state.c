@@ -48,15 +48,24 @@ static void mac(const uint8_t key[STATE_KEY_LEN], const void *buf, size_t len, u
 	HMAC(EVP_sha256(), key, STATE_KEY_LEN, buf, len, out, &n);
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1; /* uppercase is not what state_format writes */
+}
+
+/* 64 lowercase hex digits at p (not NUL-terminated) into out. */
 static bool parse_hex32(const char *p, uint8_t out[32])
 {
 	for (int i = 0; i < 32; i++) {
-		unsigned int v;
+		int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
 
-		if (sscanf(p + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdef", p[2 * i]) ||
-		    !strchr("0123456789abcdef", p[2 * i + 1]))
+		if (hi < 0 || lo < 0)
 			return false;
-		out[i] = (uint8_t)v;
+		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return true;
 }
