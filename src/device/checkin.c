@@ -17,6 +17,7 @@
 #include "device/daemon.h"
 #include "device/lease.h"
 #include "device/proto.h"
+#include "device/backoff.h"
 
 struct checkin_job {
 	struct netjob job;
@@ -33,15 +34,12 @@ struct checkin_job {
 	char err[256];
 };
 
-/* Uniform in [s - s/10, s + s/10], at least 1. */
 static int64_t jitter(int64_t s)
 {
-	uint32_t rnd;
-	int64_t span = s / 5;
+	uint32_t rnd = 0;
 
 	RAND_bytes((unsigned char *)&rnd, sizeof(rnd));
-	s = s - s / 10 + (span ? (int64_t)(rnd % (uint32_t)(span + 1)) : 0);
-	return s < 1 ? 1 : s;
+	return sched_jitter(s, rnd);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -200,9 +198,7 @@ static void checkin_failed(struct pvd *d, const char *why)
 {
 	int64_t cap = next_interval(d);
 
-	d->backoff = d->backoff ? d->backoff * 2 : CHECKIN_MIN_BACKOFF;
-	if (d->backoff > cap)
-		d->backoff = cap;
+	d->backoff = sched_backoff(d->backoff, cap);
 	snprintf(d->last_error, sizeof(d->last_error), "%s", why);
 	log_warn("check-in failed: %s; next try in about %lld s", why, (long long)d->backoff);
 	checkin_schedule(d, jitter(d->backoff));

@@ -21,7 +21,6 @@
 #include "device/vmconf.h"
 
 #define MAX_VMS 32
-#define CHECKIN_MIN_BACKOFF 2
 #define HWM_SAVE_INTERVAL 30
 
 enum vm_run {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "device/clock.h"
+#include "device/backoff.h"
 
 #define NS 1000000000LL
 #define T0 1764324000LL /* a server time */
@@ -291,6 +292,30 @@ static void test_lease_lifetime_scenario(void **s)
 	assert_true(tclock_now(&tc) >= exp);
 }
 
+/* Check-in scheduling: jitter stays within +-10 % and spreads; backoff doubles to the cap. */
+static void test_jitter_and_backoff(void **s)
+{
+	int64_t lo = INT64_MAX, hi = 0, b = 0;
+	int64_t want[] = { 2, 4, 8, 16, 32, 64, 128, 256, 300, 300 };
+
+	for (uint32_t r = 0; r < 1000; r++) {
+		int64_t v = sched_jitter(300, r * 2654435761u);
+
+		assert_true(v >= 270 && v <= 330);
+		lo = v < lo ? v : lo;
+		hi = v > hi ? v : hi;
+	}
+	assert_true(hi - lo >= 50); /* a fleet spreads over the whole window */
+	assert_int_equal(sched_jitter(1, 12345), 1);
+	assert_int_equal(sched_jitter(0, 7), 1);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		b = sched_backoff(b, 300);
+		assert_int_equal(b, want[i]);
+	}
+	assert_int_equal(sched_backoff(0, 0), 1);
+	assert_int_equal(sched_backoff(4, 5), 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_no_boot_id),
 		cmocka_unit_test(test_zero_saved_is_no_saved),
 		cmocka_unit_test(test_lease_lifetime_scenario),
+		cmocka_unit_test(test_jitter_and_backoff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
