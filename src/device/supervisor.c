@@ -352,6 +352,12 @@ int vm_start(struct pvd *d, struct vm *vm, struct ctl_conn *c, const char **code
 		snprintf(err, errlen, "vm %s is already %s", vm->conf.name, vm_run_name(vm->run));
 		return -EALREADY;
 	}
+	if (vm->run == VM_STOPPING) {
+		/* Its VMM still runs (and holds its key): one VMM per VM, always. */
+		*code = "busy";
+		snprintf(err, errlen, "vm %s is still stopping", vm->conf.name);
+		return -EBUSY;
+	}
 	if (!lease_ok(d, vm, code, err, errlen))
 		return -EACCES;
 	vm->gen++;
