@@ -12,6 +12,13 @@ static const struct {
 	const char *description;
 } subcommands[] = {
 	{ "image", image_main, "create, inspect, check and manage encrypted disk images" },
+	{ "enroll", enroll_main, "enroll this device with a pocketvm-server" },
+	{ "status", status_main, "enrollment, server contact, trusted clock" },
+	{ "ls", ls_main, "the VMs on this device, their state and lease" },
+	{ "start", start_main, "start a VM (a work VM asks the server for its key)" },
+	{ "stop", stop_main, "stop a VM" },
+	{ "console", console_main, "attach to a running VM's console" },
+	{ "run", run_main, "run a personal VM in the foreground, without pocketvmd" },
 };
 
 static void usage(FILE *f)

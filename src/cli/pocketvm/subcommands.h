@@ -8,5 +8,7 @@
 
 /* Each gets argv starting at its own name and returns the exit status. */
 int image_main(int argc, char *argv[]);
+/* Talking to pocketvmd (devcmd.h), and run (a VM without the daemon). */
+#include "cli/pocketvm/devcmd.h"
 
 #endif

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: Apache-2.0
+# Sourced by the phone scenarios (busybox sh inside the emulated phone).
+D=/data/pocketvm
+export POCKETVM_SOCKET=/run/pocketvmd.sock
+FAILED=0
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; FAILED=1; }
+
+start_pvmd() {
+	rm -f /run/pocketvmd.sock
+	# env -i: nothing of the scenario's environment (the token) reaches the daemon.
+	env -i /pocketvm/pocketvmd --state-dir $D --vmm /pocketvm/fake-vmm --socket $POCKETVM_SOCKET \
+		--max-checkin-interval 2 --log-level debug "$@" >>/data/pvmd.log 2>&1 &
+	PVMD=$!
+	i=0
+	while [ ! -S /run/pocketvmd.sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -S /run/pocketvmd.sock ] || { echo "FAIL: pocketvmd did not start"; cat /data/pvmd.log; exit 1; }
+}
+# die MESSAGE: stop the scenario with the daemon's log
+die() { echo "FAIL: $*"; tail -n 30 /data/pvmd.log; exit 1; }
+
+# field VMNAME KEY: a field of a VM in `pocketvm ls --json` (one field per line)
+field() {
+	pocketvm ls --json | awk -v n="$1" -v k="\"$2\":" '
+		$1 == "\"name\":" { gsub(/[",]/, "", $2); cur = $2 }
+		$1 == k && cur == n { v = $2; gsub(/[",]/, "", v); print v }'
+}
+
+# wait_until SECONDS COMMAND...: polls
+wait_until() {
+	s=$1; shift
+	i=0
+	while [ $i -lt $((s * 2)) ]; do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.5; i=$((i + 1))
+	done
+	return 1
+}
+has_lease() { l=$(field "$1" lease_left); [ -n "$l" ] && [ "$l" != null ] && [ "$l" -gt 0 ]; }
+key_ok() { grep -q "fake-vmm: key ok" $D/vms/$1/console.log; }
+gone() { [ ! -d $D/vms/$1 ]; }
+
+# provision NAME: the server-assigned VM's disk, bound to its Tang path
+# (with the enterprise escrow key too), and its vm.json.
+provision() {
+	id=$(field "$1" id)
+	mkdir -p $D/vms/$1
+	echo kernel >$D/vms/$1/vmlinux
+	pocketvm image create $D/vms/$1/disk.img --size 1M --tang "$URL/tang/$id" --thp "$THP" \
+		--recovery-pub /pocketvm/recovery.pub.jwk --cacert $D/ca.pem --cert $D/device.pem \
+		--key $D/device.key >/dev/null || return 1
+	cat >$D/vms/$1/vm.json <<EOJ
+{"name": "$1", "managed": "$id", "kernel": "vmlinux", "disk": "disk.img", "encrypted": true}
+EOJ
+}
