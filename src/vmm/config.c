@@ -22,7 +22,7 @@ const char config_usage[] =
 	"  --mem MIB            guest RAM in MiB (default 256)\n"
 	"  --cpus N             vCPUs (default 1, at most 64)\n"
 	"  --disk SPEC          virtio-blk disk, repeatable; SPEC is\n"
-	"                       PATH[,ro][,serial=ID][,key-fd=N] (first disk is /dev/vda;\n"
+	"                       PATH|fd=N[,ro][,serial=ID][,key-fd=N] (first disk is /dev/vda;\n"
 	"                       serial: up to 20 characters; key-fd: PATH is an encrypted\n"
 	"                       image and inherited fd N holds its 32-byte key)\n"
 	"  --console KIND       where ttyS0 and hvc0 go: stdio (default), none, or\n"
@@ -179,12 +179,13 @@ static bool add_port(struct vmm_config *c, const char *name, const char *path, b
 	return true;
 }
 
-/* PATH[,ro][,serial=ID][,key-fd=N] */
+/* PATH|fd=N[,ro][,serial=ID][,key-fd=N] */
 static bool parse_disk_spec(struct vmm_config *c, const char *spec, char *err, size_t errlen)
 {
 	char *copy = strdup(spec), *save = NULL, *tok, *path = NULL, *serial = NULL;
 	bool ro = false, ok = true;
-	uint64_t key_fd = UINT64_MAX;
+	uint64_t key_fd = UINT64_MAX, fd;
+	char fd_path[32];
 
 	if (!copy)
 		return fail(err, errlen, "out of memory");
@@ -193,16 +194,22 @@ static bool parse_disk_spec(struct vmm_config *c, const char *spec, char *err, s
 			path = tok;
 		else if (strncmp(tok, "path=", 5) == 0)
 			path = tok + 5;
-		else if (strcmp(tok, "ro") == 0)
+		else if (strncmp(tok, "fd=", 3) == 0) {
+			/* An image the launcher opened; reached before the jail closes the fs. */
+			ok = parse_uint("--disk fd", tok + 3, 3, 65535, &fd, err, errlen);
+			snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%u", (unsigned int)fd);
+			path = fd_path;
+		} else if (strcmp(tok, "ro") == 0)
 			ro = true;
 		else if (strncmp(tok, "serial=", 7) == 0)
 			serial = tok + 7;
 		else if (strncmp(tok, "key-fd=", 7) == 0)
 			ok = parse_uint("--disk key-fd", tok + 7, 3, 65535, &key_fd, err, errlen);
 		else
-			ok = fail(err, errlen,
-				  "--disk: unknown setting '%s' (PATH[,ro][,serial=ID][,key-fd=N])",
-				  tok);
+			ok = fail(
+				err, errlen,
+				"--disk: unknown setting '%s' (PATH|fd=N[,ro][,serial=ID][,key-fd=N])",
+				tok);
 	}
 	if (ok)
 		ok = add_disk(c, path, ro, serial, key_fd == UINT64_MAX ? -1 : (int)key_fd, err,

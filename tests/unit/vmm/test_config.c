@@ -157,6 +157,21 @@ static void test_json_errors(void **state)
 	}
 }
 
+/* The daemon hands the image over as an fd: fd=N reaches it through /proc. */
+static void test_disk_by_fd(void **state)
+{
+	struct vmm_config c;
+	char err[256] = "";
+	char *argv[] = { "v", "--kernel", "k", "--disk", "fd=3,key-fd=4", NULL };
+
+	config_init(&c);
+	assert_true(config_parse_args(&c, 5, argv, err, sizeof(err)));
+	assert_int_equal(c.nr_disks, 1);
+	assert_string_equal(c.disks[0].path, "/proc/self/fd/3");
+	assert_int_equal(c.disks[0].key_fd, 4);
+	config_free(&c);
+}
+
 static void test_cli_errors(void **state)
 {
 	struct {
@@ -171,6 +186,8 @@ static void test_cli_errors(void **state)
 		{ { "v", "--disk", "a,rw", NULL }, "--disk: unknown setting 'rw'" },
 		{ { "v", "--disk", "a,key-fd=2", NULL },
 		  "--disk key-fd must be a number from 3 to 65535, not '2'" },
+		{ { "v", "--disk", "fd=1,key-fd=4", NULL },
+		  "--disk fd must be a number from 3 to 65535, not '1'" },
 		{ { "v", "--port", "name=x", NULL }, "port 'x' needs a unix socket path" },
 		{ { "v", "extra", NULL }, "unexpected argument 'extra'" },
 	};
@@ -204,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_config_file_then_override),
 		cmocka_unit_test(test_json_errors),
 		cmocka_unit_test(test_cli_errors),
+		cmocka_unit_test(test_disk_by_fd),
 		cmocka_unit_test(test_validate_needs_kernel),
 	};
 
