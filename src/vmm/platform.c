@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +37,23 @@ struct platform {
 	struct pvpanic *pvpanic;
 };
 
+/*
+ * Opens a disk's image. An inherited fd (--disk fd=N, i.e. /proc/self/fd/N)
+ * is duplicated, not reopened: a reopen would be a new open file
+ * description, and the launcher's lock on the image would shut us out.
+ */
+static int open_disk(const struct disk_config *d)
+{
+	int n = -1, fd;
+	char tail;
+
+	if (sscanf(d->path, "/proc/self/fd/%d%c", &n, &tail) == 1 && n >= 3)
+		fd = fcntl(n, F_DUPFD_CLOEXEC, 3);
+	else
+		fd = open(d->path, (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 static int add_disks(struct platform *p, const struct vmm_config *cfg)
 {
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
@@ -45,14 +63,16 @@ static int add_disks(struct platform *p, const struct vmm_config *cfg)
 
 		if (d->key_fd >= 0) {
 			/* Encrypted: the backend takes both fds; the key never passes argv. */
-			int fd = open(d->path, (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+			int fd = open_disk(d);
 
-			ret = fd < 0 ? -errno :
+			ret = fd < 0 ? fd :
 				       blockdev_crypt_open_fd(fd, d->key_fd, d->read_only, &bd);
 			if (fd < 0)
 				close(d->key_fd);
 		} else {
-			ret = blockdev_raw_open(d->path, d->read_only, &bd);
+			int fd = open_disk(d);
+
+			ret = fd < 0 ? fd : blockdev_raw_open_fd(fd, d->read_only, &bd);
 		}
 		if (ret) {
 			log_error("vmm: cannot open %sdisk %s: %s",
