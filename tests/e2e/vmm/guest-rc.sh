@@ -16,6 +16,8 @@ for a in $(cat /proc/cmdline); do
 	pvm.marker=*) marker=${a#pvm.marker=} ;;
 	pvm.panic=1)
 		say "panicking on purpose"
+		# Let the tty drain to the UART: a panic drops what is still queued.
+		sleep 2
 		echo c > /proc/sysrq-trigger
 		;;
 	esac
