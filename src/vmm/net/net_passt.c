@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/unixsock.h"
 
 #define ETH_MIN_FRAME 14u
 /* Receive buffer: room for a few whole frames between reads. */
@@ -214,19 +214,9 @@ int net_passt_open_fd(int fd, struct net_backend **out)
 
 int net_passt_connect(const char *path, struct net_backend **out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	int fd = unix_connect(path, 0);
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
+		return fd;
 	return net_passt_open_fd(fd, out);
 }

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/unixsock.h"
 
 /* Bytes of guest data we buffer per connection: the credit we grant. */
 #define CONN_BUF_ALLOC (64u * 1024)
@@ -285,21 +285,12 @@ static int guest_rw(struct vsock_mux *m, struct vsock_conn *c, const void *data,
 
 static int sock_connect_port(const struct vsock_mux *m, uint32_t port)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, n;
+	char path[sizeof(m->uds_path) + 12];
+	int n = snprintf(path, sizeof(path), "%s_%u", m->uds_path, port);
 
-	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", m->uds_path, port);
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
+	return unix_connect(path, SOCK_NONBLOCK);
 }
 
 static void guest_request(struct vsock_mux *m, const struct vsock_hdr *h)
@@ -674,29 +665,6 @@ size_t vsock_mux_nr_conns(const struct vsock_mux *m)
 	return m->nr_conns;
 }
 
-static int listen_on(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	/* A stale socket from an earlier run, never any other kind of file. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 struct vsock_mux *vsock_mux_new(uint64_t guest_cid, const char *uds_path)
 {
 	struct vsock_mux *m;
@@ -715,7 +683,7 @@ struct vsock_mux *vsock_mux_new(uint64_t guest_cid, const char *uds_path)
 	strcpy(m->uds_path, uds_path);
 	m->next_host_port = HOST_PORT_BASE;
 	m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	m->listen_fd = listen_on(uds_path);
+	m->listen_fd = unix_listen(uds_path, 16, SOCK_NONBLOCK);
 	if (m->epoll_fd < 0 || m->listen_fd < 0) {
 		err = m->listen_fd < 0 ? -m->listen_fd : errno;
 		goto fail;
