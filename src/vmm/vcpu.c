@@ -197,6 +197,10 @@ void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu%d", vcpu->id);
 	pthread_setname_np(pthread_self(), name);
+	if (vm->vcpu_thread_init && vm->vcpu_thread_init(vcpu)) {
+		vm_request_exit(vm, VM_EXIT_ERROR);
+		return NULL;
+	}
 	while (atomic_load(&vm->exit_status) < 0) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
