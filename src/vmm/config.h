@@ -62,6 +62,7 @@ struct vmm_net_config {
 	bool jail;
 	uint32_t jail_uid, jail_gid;
 	bool sensitive;		/* lock guest RAM, never swapped */
+	bool jail_selftest;	/* once jailed, make a forbidden syscall (tests) */
 };
 
 struct vmm_config {

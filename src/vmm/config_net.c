@@ -239,6 +239,9 @@ bool config_net_apply(struct vmm_net_config *n, int opt, const char *arg, char *
 	case OPT_SENSITIVE:
 		n->sensitive = true;
 		return true;
+	case OPT_JAIL_SELFTEST:
+		n->jail_selftest = true;
+		return true;
 	default:
 		return fail(err, errlen, "internal: option %d", opt);
 	}
@@ -395,6 +398,8 @@ bool config_net_validate(const struct vmm_net_config *n, char *err, size_t errle
 			if (n->nets[i].has_mac && n->nets[j].has_mac &&
 			    !memcmp(n->nets[i].mac, n->nets[j].mac, 6))
 				return fail(err, errlen, "two network devices with the same MAC");
+	if (n->jail_selftest && !n->jail)
+		return fail(err, errlen, "--jail-selftest needs --jail");
 	if (n->jail && n->jail_uid == 0)
 		return fail(err, errlen, "--jail-uid 0 would keep root in the jail");
 	return true;

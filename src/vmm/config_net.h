@@ -26,6 +26,7 @@ enum {
 	OPT_JAIL_UID,
 	OPT_JAIL_GID,
 	OPT_SENSITIVE,
+	OPT_JAIL_SELFTEST,
 };
 
 #define CONFIG_NET_OPTIONS                                                     \
@@ -37,7 +38,8 @@ enum {
 	{ "jail", no_argument, NULL, OPT_JAIL },                               \
 	{ "jail-uid", required_argument, NULL, OPT_JAIL_UID },                 \
 	{ "jail-gid", required_argument, NULL, OPT_JAIL_GID },                 \
-	{ "sensitive", no_argument, NULL, OPT_SENSITIVE }
+	{ "sensitive", no_argument, NULL, OPT_SENSITIVE },                     \
+	{ "jail-selftest", no_argument, NULL, OPT_JAIL_SELFTEST }
 
 #define CONFIG_NET_USAGE                                                                   \
 	"  --net SPEC           virtio-net device, repeatable (at most 4); SPEC is\n"       \
@@ -55,6 +57,8 @@ enum {
 	"                       unprivileged uid, seccomp per thread (docs/vmm-jail.md)\n"  \
 	"  --jail-uid N, --jail-gid N  ids the jailed VMM runs as (default 65534)\n"       \
 	"  --sensitive          lock guest RAM in memory (never swapped)\n"                 \
+	"  --jail-selftest      with --jail: half a second in, attempt a syscall outside\n" \
+	"                       the allowlist; the VMM must die of SIGSYS\n"                \
 	"                       (files given as /proc/self/fd/N use inherited fds)\n"
 
 void config_net_init(struct vmm_net_config *n);

@@ -108,6 +108,7 @@ int platform_net_start(struct platform_net *pn, struct vm *vm)
 		.gid = pn->cfg.jail_gid,
 		.vsock_path = pn->vsock ? pn->cfg.vsock_path : NULL,
 		.mux = pn->vsock ? virtio_vsock_mux(pn->vsock) : NULL,
+		.selftest = pn->cfg.jail_selftest,
 	};
 	int ret = vmm_guest_mem_protect(vm, pn->cfg.sensitive);
 
