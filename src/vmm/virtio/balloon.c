@@ -280,28 +280,47 @@ void virtio_balloon_format_stats(struct virtio_balloon *b, char *buf, size_t len
 	pthread_mutex_unlock(&b->vdev.lock);
 }
 
-void virtio_balloon_command(struct virtio_balloon *b, const char *line, char *reply, size_t len)
+bool balloon_parse_command(const char *line, uint32_t max_pages, struct balloon_cmd *cmd,
+			   const char **err)
 {
 	unsigned long long mib;
 	char *end;
 
 	if (strcmp(line, "stats") == 0) {
+		cmd->kind = BALLOON_CMD_STATS;
+		return true;
+	}
+	if (strncmp(line, "size ", 5) == 0) {
+		errno = 0;
+		mib = strtoull(line + 5, &end, 10);
+		if (line[5] < '0' || line[5] > '9' || *end || errno || mib > max_pages / 256) {
+			*err = "size must be a number of MiB within guest RAM";
+			return false;
+		}
+		cmd->kind = BALLOON_CMD_SIZE;
+		cmd->pages = (uint32_t)(mib * 256);
+		return true;
+	}
+	*err = "unknown command (size MIB, stats)";
+	return false;
+}
+
+void virtio_balloon_command(struct virtio_balloon *b, const char *line, char *reply, size_t len)
+{
+	struct balloon_cmd cmd;
+	const char *err;
+
+	if (!balloon_parse_command(line, b->max_pages, &cmd, &err)) {
+		snprintf(reply, len, "error: %s (at most %u MiB)\n", err, b->max_pages / 256);
+		return;
+	}
+	if (cmd.kind == BALLOON_CMD_STATS) {
 		virtio_balloon_format_stats(b, reply, len - 1);
 		strcat(reply, "\n");
 		return;
 	}
-	if (strncmp(line, "size ", 5) == 0 && line[5] >= '0' && line[5] <= '9') {
-		errno = 0;
-		mib = strtoull(line + 5, &end, 10);
-		if (!*end && !errno && mib <= (uint64_t)b->max_pages / 256) {
-			virtio_balloon_set_target(b, (uint32_t)(mib * 256));
-			snprintf(reply, len, "ok\n");
-			return;
-		}
-		snprintf(reply, len, "error: size must be 0 to %u MiB\n", b->max_pages / 256);
-		return;
-	}
-	snprintf(reply, len, "error: unknown command (size MIB, stats)\n");
+	virtio_balloon_set_target(b, cmd.pages);
+	snprintf(reply, len, "ok\n");
 }
 
 /* ---- control socket ---- */

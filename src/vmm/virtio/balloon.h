@@ -39,6 +39,15 @@ void virtio_balloon_set_target(struct virtio_balloon *b, uint32_t pages);
 /* Writes the statistics line the control socket sends ("actual_kib=... "). */
 void virtio_balloon_format_stats(struct virtio_balloon *b, char *buf, size_t len);
 
+struct balloon_cmd {
+	enum { BALLOON_CMD_STATS, BALLOON_CMD_SIZE } kind;
+	uint32_t pages;		/* SIZE: target in 4 KiB pages */
+};
+
+/* Parses one control line (no newline) for a guest of max_pages; false with *err. */
+bool balloon_parse_command(const char *line, uint32_t max_pages, struct balloon_cmd *cmd,
+			   const char **err);
+
 /*
  * Handles one control command line (without the newline); writes the answer
  * line (with newline) into reply. Exposed for the fuzz harness and tests.

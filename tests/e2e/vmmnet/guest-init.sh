@@ -1,0 +1,57 @@
+#!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
+# /init of the networking guest. The kernel passes the command line's
+# name=, role= (tap, passt or idle) and other_cid= in the environment.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs -o size=120m tmpfs /tmp
+for m in $(cat /etc/modules.order); do
+	insmod /lib/modules/$m.ko || echo "guest-$name: insmod $m failed"
+done
+say() { echo "guest-$name: $*"; }
+ip link set lo up
+
+case "$role" in
+tap)
+	ip link set eth0 up && ip addr add 10.10.0.2/24 dev eth0 &&
+		ip route add default via 10.10.0.1
+	peer_net=10.0.2.2:8080 service=10.10.0.1:7
+	;;
+passt)
+	ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 &&
+		ip route add default via 10.0.2.2
+	peer_net=10.10.0.1:7 service=10.0.2.2:8080
+	;;
+idle)
+	say "idle"
+	exec sleep 100000
+	;;
+esac
+say "mac $(cat /sys/class/net/eth0/address)"
+pvm-nettool guest-listen 5000 "guest-$name" &
+# The network comes up in a moment: retry the first connection a little.
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	r=$(pvm-nettool tcp-send "${service%:*}" "${service#*:}" "hello-$role" 5 2>/dev/null) && break
+	sleep 1
+done
+say "tcp reply: $r"
+say "vsock reply: $(pvm-nettool guest-send 2 1234 hi 5 2>&1)"
+if pvm-nettool guest-send "$other_cid" 1234 hi 3 >/dev/null 2>&1; then
+	say "BREACH: reached CID $other_cid"
+else
+	say "no path to CID $other_cid"
+fi
+if pvm-nettool tcp-send "${peer_net%:*}" "${peer_net#*:}" x 3 >/dev/null 2>&1; then
+	say "BREACH: reached $peer_net"
+else
+	say "no path to $peer_net"
+fi
+say "ready"
+# For the balloon: page cache from the disk, then wait for the host.
+if [ -b /dev/vda ]; then
+	dd if=/dev/vda of=/dev/null bs=1M 2>/dev/null
+	say "read the disk"
+fi
+sleep 100000
