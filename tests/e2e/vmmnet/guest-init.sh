@@ -28,6 +28,24 @@ idle)
 	say "idle"
 	exec sleep 100000
 	;;
+bench)
+	# Benchmark guest: the phone serves 10.10.0.1 (sink :5001, echo :7) and
+	# vsock (echo on port 1234, sink on port 1235).
+	ip link set eth0 up && ip addr add 10.10.0.2/24 dev eth0
+	for i in $(seq 30); do
+		pvm-nettool tcp-send 10.10.0.1 7 up 2 >/dev/null 2>&1 && break
+		sleep 1
+	done
+	say "tcp $(pvm-nettool tcp-stream 10.10.0.1 5001 64)"
+	say "tcp $(pvm-nettool rtt 10.10.0.1 7 2000)"
+	if [ -e /sys/bus/virtio/drivers/vmw_vsock_virtio_transport ] &&
+		ls /sys/bus/virtio/drivers/vmw_vsock_virtio_transport | grep -q virtio; then
+		say "vsock $(pvm-nettool vsock-stream 2 1235 64)"
+		say "vsock $(pvm-nettool vsock-rtt 2 1234 2000)"
+	fi
+	say "bench done"
+	poweroff -f
+	;;
 esac
 say "mac $(cat /sys/class/net/eth0/address)"
 pvm-nettool guest-listen 5000 "guest-$name" &

@@ -6,7 +6,23 @@
 # inspected, a third VMM dies of SIGSYS while A and B keep running, and A's
 # balloon is inflated while the phone's memory is measured.
 set -u
-logs() { for v in A B; do echo "--- VM $v log"; cat /tmp/vm$v.log; done; }
+# pivot_root refuses an initramfs root, and the phone runs from one: run
+# everything chrooted into a bind mount of it, which pivot_root accepts.
+if [ ! -e /.pvm-chroot ]; then
+	# passt makes a user namespace, which a chrooted process may not: start it
+	# here. It drops to nobody when started as root: it looks the user up, and
+	# its socket directory must allow that user.
+	echo 'nobody:x:65534:65534:nobody:/:/bin/false' >> /etc/passwd
+	echo 'nogroup:x:65534:' >> /etc/group
+	mkdir -p /run/passt && chmod 777 /run/passt
+	passt -f -s /run/passt/sock > /tmp/passt.log 2>&1 &
+	mkdir -p /newroot
+	mount --rbind / /newroot
+	touch /newroot/.pvm-chroot
+	exec chroot /newroot /bin/sh -c "cd /pocketvm && PATH=$PATH exec sh /pocketvm/scenario.sh"
+fi
+logs() { for v in A B; do echo "--- VM $v log"; cat /tmp/vm$v.log; done; echo "--- passt";
+	cat /tmp/passt.log; }
 fail() { echo "FAIL: $*"; logs; exit 1; }
 wait_for() { # FILE TEXT SECONDS
 	for i in $(seq $(($3 * 10))); do
@@ -29,21 +45,15 @@ umask 022
 dd if=/dev/urandom of=/tmp/vmA.img bs=1M count=64 2>/dev/null
 
 unshare -n sh /pocketvm/tapns.sh &
-# passt drops to nobody when started as root: it looks the user up, and its
-# socket directory must allow that user.
-echo 'nobody:x:65534:65534:nobody:/:/bin/false' >> /etc/passwd
-echo 'nogroup:x:65534:' >> /etc/group
-mkdir -p /run/passt && chmod 777 /run/passt
-passt -f -s /run/passt/sock > /tmp/passt.log 2>&1 &
 for i in $(seq 50); do [ -S /run/passt/sock ] && break; sleep 0.1; done
 [ -S /run/passt/sock ] || { cat /tmp/passt.log; fail "passt did not start"; }
-pocketvm-jail --pid-file /run/vmB.pid --env ASAN_OPTIONS=detect_leaks=0 -- \
+sleep 100000 | pocketvm-jail --pid-file /run/vmB.pid --env ASAN_OPTIONS=detect_leaks=0 -- \
 	/pocketvm/pocketvm-vmm --kernel /pocketvm/vmlinux --initrd /pocketvm/guest.cpio.gz \
 	--cmdline "console=ttyS0 quiet name=B role=passt other_cid=3" --mem 128 \
 	--console stdio --net passt:/run/passt/sock,mac=52:54:00:00:00:0b \
 	--vsock 4,/run/vmB/v.sock --jail > /tmp/vmB.log 2>&1 &
 
-wait_for /tmp/vmA.log "guest-A: ready" 240 || fail "VM A did not get ready"
+wait_for /tmp/vmA.log "guest-A: ready" 400 || fail "VM A did not get ready"
 wait_for /tmp/vmB.log "guest-B: ready" 240 || fail "VM B did not get ready"
 logs
 A=$(cat /run/vmA.pid) B=$(cat /run/vmB.pid)

@@ -12,6 +12,7 @@
  *   unix-send PATH MSG              one line to a unix socket, print the reply line
  *   tcp-stream ADDR PORT MIB | tcp-sink PORT  throughput: send/receive MIB MiB
  *   rtt ADDR PORT N                 N one-byte round trips to a tcp-echo; prints µs
+ *   unix-sink PATH                  unix server that reads and discards (vsock throughput)
  *   vsock-rtt CID PORT N / vsock-stream CID PORT MIB   the same over vsock
  *   tiny-kernel PATH                write a PVH ELF whose kernel is "hlt"
  *
@@ -335,6 +336,10 @@ int main(int argc, char **argv)
 		if (tcp_addr("0.0.0.0", argv[2], &sa) || bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
 			return die("bind");
 		return sink(fd);
+	}
+	if (!strcmp(cmd, "unix-sink") && argc == 3) {
+		fd = unix_fd(argv[2], true);
+		return fd < 0 ? die("unix bind") : sink(fd);
 	}
 	if (!strcmp(cmd, "tiny-kernel") && argc == 3)
 		return tiny_kernel(argv[2]);

@@ -3,13 +3,14 @@
 # VM A (tap, CID 3) is started here so its tap0 is created in this
 # namespace, which holds the TCP echo server at 10.10.0.1:7 and nothing else.
 ip link set lo up
-pocketvm-jail --host-net --pid-file /run/vmA.pid --env ASAN_OPTIONS=detect_leaks=0 -- \
+# stdin is a pipe: the stdio console watches it (epoll refuses /dev/null).
+sleep 100000 | pocketvm-jail --host-net --pid-file /run/vmA.pid --env ASAN_OPTIONS=detect_leaks=0 -- \
 	/pocketvm/pocketvm-vmm --kernel /pocketvm/vmlinux --initrd /pocketvm/guest.cpio.gz \
 	--cmdline "console=ttyS0 quiet name=A role=tap other_cid=4" --mem 128 \
 	--console stdio --net tap:name=tap0,mac=52:54:00:00:00:0a --disk /tmp/vmA.img \
 	--vsock 3,/run/vmA/v.sock --balloon-control /run/vmA/balloon --jail \
 	> /tmp/vmA.log 2>&1 &
-for i in $(seq 100); do
+for i in $(seq 900); do
 	[ -e /sys/class/net/tap0 ] && break
 	sleep 0.1
 done
