@@ -6,9 +6,15 @@
 # 10.10.0.1. Then vsock (pocketvm only: QEMU needs vhost for it) and the
 # memory of idle VMs. Prints "BENCH:" lines; bench/vmm/net/run collects them.
 set -u
-if [ ! -e /.pvm-chroot ]; then
-	mkdir -p /newroot && mount --rbind / /newroot && touch /newroot/.pvm-chroot
-	exec chroot /newroot /bin/sh -c "cd /pocketvm && PATH=$PATH exec sh /pocketvm/scenario.sh"
+# pivot_root (passt's sandbox and our jail) refuses an initramfs root, and a
+# chrooted process may not make user namespaces (passt does): in a mount
+# namespace of our own, move a bind mount of the root over "/" and enter it,
+# as switch_root does. Then the root is an ordinary mount.
+if [ ! -e /.pvm-root ]; then
+	exec unshare -m sh -c 'mount --make-rprivate / && mkdir -p /newroot &&
+		mount --rbind / /newroot && touch /newroot/.pvm-root && cd /newroot &&
+		mount --move . / && exec chroot . /bin/sh -c \
+		"cd /pocketvm && PATH=$PATH exec sh /pocketvm/scenario.sh"'
 fi
 insmod /pocketvm/tun.ko 2>/dev/null
 cmdline="console=ttyS0 quiet name=bench role=bench"
@@ -20,7 +26,7 @@ run_in_ns() {
 	cat > /tmp/ns.sh <<NS
 ip link set lo up
 sleep 100000 | $* > /tmp/$label.log 2>&1 &
-for i in \$(seq 900); do [ -e /sys/class/net/tap0 ] && break; sleep 0.1; done
+for i in \$(seq 900); do ip link show tap0 >/dev/null 2>&1 && break; sleep 0.1; done
 ip addr add 10.10.0.1/24 dev tap0 && ip link set tap0 up
 pvm-nettool tcp-sink 5001 &
 pvm-nettool tcp-echo 10.10.0.1 7 echo &

@@ -6,23 +6,24 @@
 # inspected, a third VMM dies of SIGSYS while A and B keep running, and A's
 # balloon is inflated while the phone's memory is measured.
 set -u
-# pivot_root refuses an initramfs root, and the phone runs from one: run
-# everything chrooted into a bind mount of it, which pivot_root accepts.
-if [ ! -e /.pvm-chroot ]; then
-	# passt makes a user namespace, which a chrooted process may not: start it
-	# here. It drops to nobody when started as root: it looks the user up, and
-	# its socket directory must allow that user.
-	echo 'nobody:x:65534:65534:nobody:/:/bin/false' >> /etc/passwd
-	echo 'nogroup:x:65534:' >> /etc/group
-	mkdir -p /run/passt && chmod 777 /run/passt
-	passt -f -s /run/passt/sock > /tmp/passt.log 2>&1 &
-	mkdir -p /newroot
-	mount --rbind / /newroot
-	touch /newroot/.pvm-chroot
-	exec chroot /newroot /bin/sh -c "cd /pocketvm && PATH=$PATH exec sh /pocketvm/scenario.sh"
+# pivot_root (passt's sandbox and our jail) refuses an initramfs root, and a
+# chrooted process may not make user namespaces (passt does): in a mount
+# namespace of our own, move a bind mount of the root over "/" and enter it,
+# as switch_root does. Then the root is an ordinary mount.
+if [ ! -e /.pvm-root ]; then
+	exec unshare -m sh -c 'mount --make-rprivate / && mkdir -p /newroot &&
+		mount --rbind / /newroot && touch /newroot/.pvm-root && cd /newroot &&
+		mount --move . / && exec chroot . /bin/sh -c \
+		"cd /pocketvm && PATH=$PATH exec sh /pocketvm/scenario.sh"'
 fi
+# passt drops to nobody when started as root: it looks the user up, and its
+# socket directory must allow that user.
+echo 'nobody:x:65534:65534:nobody:/:/bin/false' >> /etc/passwd
+echo 'nogroup:x:65534:' >> /etc/group
+mkdir -p /run/passt && chmod 777 /run/passt
+passt -f -s /run/passt/sock > /tmp/passt.log 2>&1 &
 logs() { for v in A B; do echo "--- VM $v log"; cat /tmp/vm$v.log; done; echo "--- passt";
-	cat /tmp/passt.log; }
+	grep -v 'Failed to send' /tmp/passt.log; }
 fail() { echo "FAIL: $*"; logs; exit 1; }
 wait_for() { # FILE TEXT SECONDS
 	for i in $(seq $(($3 * 10))); do

@@ -11,7 +11,7 @@ sleep 100000 | pocketvm-jail --host-net --pid-file /run/vmA.pid --env ASAN_OPTIO
 	--vsock 3,/run/vmA/v.sock --balloon-control /run/vmA/balloon --jail \
 	> /tmp/vmA.log 2>&1 &
 for i in $(seq 900); do
-	[ -e /sys/class/net/tap0 ] && break
+	ip link show tap0 >/dev/null 2>&1 && break
 	sleep 0.1
 done
 ip addr add 10.10.0.1/24 dev tap0
