@@ -63,11 +63,13 @@ static const char *const loop_syscalls[] = {
 	"accept4", "socket", "connect", "shutdown", "getsockopt",
 	"preadv", "pwritev", "fdatasync", "fsync", "fallocate",
 	"unlink",
+	"munlock", "mlock2",	/* balloon discards in a --sensitive (locked) VM */
 };
 
 static const unsigned long loop_ioctls[] = {
 	KVM_IRQ_LINE, KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI, KVM_IRQFD, KVM_IOEVENTFD, TUNSETOFFLOAD,
 	FIONREAD, FIONBIO,
+	TCGETS, TCSETS, TCSETSW,	/* the stdio console restores the terminal at exit */
 };
 
 int vmm_jail_seccomp_vcpu(void)

@@ -292,6 +292,11 @@ static int tx_one(struct virtio_net *n, const struct virtq_chain *c)
 		backend_failed(n, ret);
 		return 0;
 	}
+	if (ret == -EIO) {
+		/* A tap whose interface is down takes nothing: not the guest's fault. */
+		n->stats.tx_dropped++;
+		return 0;
+	}
 	if (ret < 0) {
 		n->stats.tx_dropped++;
 		net_drop_log(n, "%s backend refused a %zu-byte frame: %s", n->nb->ops->name,

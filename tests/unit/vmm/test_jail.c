@@ -35,15 +35,21 @@
 
 #include "common/unixsock.h"
 
-static char dir[64], vmm[512], jail[512], kernel[128];
+static char dir[64], vmm[512], jail[512], kernel[128], poweroff_kernel[128];
 
-/* A PVH ELF whose whole kernel is "hlt; jmp back": the vCPU sleeps in KVM. */
-static void write_tiny_kernel(const char *path)
+/*
+ * A PVH ELF whose whole kernel is "hlt; jmp back" (the vCPU sleeps in KVM),
+ * or with poweroff, an ACPI S5 request first (out 0x34 to port 0x600).
+ */
+static void write_tiny_kernel(const char *path, bool poweroff)
 {
 	uint8_t img[0x1200] = { 0 };
 	Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
 	Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof(*eh));
-	static const uint8_t code[] = { 0xf4, 0xeb, 0xfd };
+	static const uint8_t halt[] = { 0xf4, 0xeb, 0xfd };
+	static const uint8_t off[] = { 0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee, 0xf4, 0xeb, 0xfd };
+	const uint8_t *code = poweroff ? off : halt;
+	size_t code_len = poweroff ? sizeof(off) : sizeof(halt);
 	uint32_t note[3] = { 4, 4, 18 }, entry = 0x100000;
 	FILE *f;
 
@@ -60,11 +66,11 @@ static void write_tiny_kernel(const char *path)
 	eh->e_phentsize = sizeof(*ph);
 	eh->e_phnum = 2;
 	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0x1000,
-			      .p_vaddr = entry, .p_paddr = entry, .p_filesz = sizeof(code),
-			      .p_memsz = sizeof(code), .p_align = 0x1000 };
+			      .p_vaddr = entry, .p_paddr = entry, .p_filesz = code_len,
+			      .p_memsz = code_len, .p_align = 0x1000 };
 	ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 0x1100, .p_filesz = 20,
 			      .p_align = 4 };
-	memcpy(img + 0x1000, code, sizeof(code));
+	memcpy(img + 0x1000, code, code_len);
 	memcpy(img + 0x1100, note, sizeof(note));
 	memcpy(img + 0x110c, "Xen", 4);
 	memcpy(img + 0x1110, &entry, 4);
@@ -280,10 +286,37 @@ static void test_jailed_vmms(void **state)
 	close(b.passt_peer);
 }
 
+/* A guest powering off: the jailed VMM's whole teardown fits its allowlists. */
+static void test_jailed_poweroff_is_clean(void **state)
+{
+	char vsock[160], ctl[160], vdir[128];
+	int status;
+	pid_t pid;
+
+	snprintf(vdir, sizeof(vdir), "%s/c-vsock", dir);
+	assert_int_equal(mkdir(vdir, 0755), 0);
+	snprintf(vsock, sizeof(vsock), "3,%s/v.sock", vdir);
+	snprintf(ctl, sizeof(ctl), "%s/c.ctl", dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = { jail, "--env", "ASAN_OPTIONS=detect_leaks=0", "--", vmm,
+				 "--kernel", poweroff_kernel, "--mem", "32", "--console", "none",
+				 "--vsock", vsock, "--balloon-control", ctl, "--jail", NULL };
+
+		execv(jail, argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jailed_vmms),
+		cmocka_unit_test(test_jailed_poweroff_is_clean),
 	};
 	const char *build = getenv("POCKETVM_BUILD");
 	char cmd[160];
@@ -300,7 +333,9 @@ int main(void)
 	if (!mkdtemp(dir))
 		return 1;
 	snprintf(kernel, sizeof(kernel), "%s/kernel", dir);
-	write_tiny_kernel(kernel);
+	write_tiny_kernel(kernel, false);
+	snprintf(poweroff_kernel, sizeof(poweroff_kernel), "%s/poweroff", dir);
+	write_tiny_kernel(poweroff_kernel, true);
 	ret = cmocka_run_group_tests(tests, NULL, NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
