@@ -31,8 +31,7 @@ const char config_usage[] =
 	"                       name=NAME,path=PATH[,listen]: bridged to the unix socket\n"
 	"                       PATH (connect to it, or listen on it with ,listen);\n"
 	"                       the guest sees /dev/virtio-ports/NAME\n"
-	"  --rng, --no-rng      virtio-rng entropy device (default on)\n"
-CONFIG_NET_USAGE
+	"  --rng, --no-rng      virtio-rng entropy device (default on)\n" CONFIG_NET_USAGE
 	"  --config FILE        read options from a JSON file (docs/vmm.md); later options\n"
 	"                       override it\n"
 	"  --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -95,8 +94,8 @@ static bool set_str(char **dst, const char *v, char *err, size_t errlen)
 	return true;
 }
 
-static bool parse_uint(const char *what, const char *v, uint64_t min, uint64_t max,
-		       uint64_t *out, char *err, size_t errlen)
+static bool parse_uint(const char *what, const char *v, uint64_t min, uint64_t max, uint64_t *out,
+		       char *err, size_t errlen)
 {
 	char *end;
 	unsigned long long n;
@@ -128,8 +127,8 @@ static bool socket_path_ok(const char *p)
 	return *p && strlen(p) < sizeof(((struct sockaddr_un *)0)->sun_path);
 }
 
-static bool add_disk(struct vmm_config *c, const char *path, bool ro, const char *serial,
-		     char *err, size_t errlen)
+static bool add_disk(struct vmm_config *c, const char *path, bool ro, const char *serial, char *err,
+		     size_t errlen)
 {
 	struct disk_config *d;
 
@@ -162,8 +161,8 @@ static bool add_port(struct vmm_config *c, const char *name, const char *path, b
 	if (!name || !valid_port_name(name))
 		return fail(err, errlen, "port name must be 1-64 characters of [A-Za-z0-9._-]");
 	if (!path || !socket_path_ok(path))
-		return fail(err, errlen, "port '%s' needs a unix socket path shorter than 108 bytes",
-			    name);
+		return fail(err, errlen,
+			    "port '%s' needs a unix socket path shorter than 108 bytes", name);
 	for (unsigned int i = 0; i < c->nr_ports; i++)
 		if (strcmp(c->ports[i].name, name) == 0)
 			return fail(err, errlen, "port name '%s' used twice", name);
@@ -197,8 +196,8 @@ static bool parse_disk_spec(struct vmm_config *c, const char *spec, char *err, s
 		else if (strncmp(tok, "serial=", 7) == 0)
 			serial = tok + 7;
 		else
-			ok = fail(err, errlen, "--disk: unknown setting '%s' (PATH[,ro][,serial=ID])",
-				  tok);
+			ok = fail(err, errlen,
+				  "--disk: unknown setting '%s' (PATH[,ro][,serial=ID])", tok);
 	}
 	if (ok)
 		ok = add_disk(c, path, ro, serial, err, errlen);
@@ -223,7 +222,8 @@ static bool parse_port_spec(struct vmm_config *c, const char *spec, char *err, s
 			listen = true;
 		else
 			ok = fail(err, errlen,
-				  "--port: unknown setting '%s' (name=NAME,path=PATH[,listen])", tok);
+				  "--port: unknown setting '%s' (name=NAME,path=PATH[,listen])",
+				  tok);
 	}
 	if (ok)
 		ok = add_port(c, name, path, listen, err, errlen);
@@ -241,7 +241,8 @@ static bool parse_console(struct vmm_config *c, const char *v, char *err, size_t
 		c->console = CONSOLE_SOCKET;
 		return set_str(&c->console_path, v + 7, err, errlen);
 	} else {
-		return fail(err, errlen, "--console must be stdio, none or socket=PATH, not '%s'", v);
+		return fail(err, errlen, "--console must be stdio, none or socket=PATH, not '%s'",
+			    v);
 	}
 	return true;
 }
@@ -264,7 +265,8 @@ static bool json_disks(struct vmm_config *c, json_t *arr, char *err, size_t errl
 
 	if (!json_is_array(arr))
 		return fail(err, errlen, "\"disks\" must be an array");
-	json_array_foreach(arr, i, d) {
+	json_array_foreach(arr, i, d)
+	{
 		json_t *path = json_object_get(d, "path"), *ro = json_object_get(d, "read_only");
 		json_t *serial = json_object_get(d, "serial");
 		const char *key;
@@ -272,14 +274,18 @@ static bool json_disks(struct vmm_config *c, json_t *arr, char *err, size_t errl
 
 		if (!json_is_object(d))
 			return fail(err, errlen, "disks[%zu] must be an object", i);
-		json_object_foreach(d, key, v)
-			if (strcmp(key, "path") && strcmp(key, "read_only") && strcmp(key, "serial"))
-				return fail(err, errlen, "disks[%zu]: unknown key \"%s\"", i, key);
+		json_object_foreach(
+			d, key,
+			v) if (strcmp(key, "path") && strcmp(key, "read_only") &&
+			       strcmp(key, "serial")) return fail(err, errlen,
+								  "disks[%zu]: unknown key \"%s\"",
+								  i, key);
 		if (!json_is_string(path) || (ro && !json_is_boolean(ro)) ||
 		    (serial && !json_is_string(serial)))
 			return fail(err, errlen,
 				    "disks[%zu]: needs \"path\" (string), optional \"read_only\" "
-				    "(boolean) and \"serial\" (string)", i);
+				    "(boolean) and \"serial\" (string)",
+				    i);
 		if (!add_disk(c, json_string_value(path), ro && json_is_true(ro),
 			      serial ? json_string_value(serial) : NULL, err, errlen))
 			return false;
@@ -294,7 +300,8 @@ static bool json_ports(struct vmm_config *c, json_t *arr, char *err, size_t errl
 
 	if (!json_is_array(arr))
 		return fail(err, errlen, "\"ports\" must be an array");
-	json_array_foreach(arr, i, p) {
+	json_array_foreach(arr, i, p)
+	{
 		json_t *name = json_object_get(p, "name"), *path = json_object_get(p, "path");
 		json_t *listen = json_object_get(p, "listen");
 		const char *key;
@@ -302,14 +309,18 @@ static bool json_ports(struct vmm_config *c, json_t *arr, char *err, size_t errl
 
 		if (!json_is_object(p))
 			return fail(err, errlen, "ports[%zu] must be an object", i);
-		json_object_foreach(p, key, v)
-			if (strcmp(key, "name") && strcmp(key, "path") && strcmp(key, "listen"))
-				return fail(err, errlen, "ports[%zu]: unknown key \"%s\"", i, key);
+		json_object_foreach(
+			p, key,
+			v) if (strcmp(key, "name") && strcmp(key, "path") &&
+			       strcmp(key, "listen")) return fail(err, errlen,
+								  "ports[%zu]: unknown key \"%s\"",
+								  i, key);
 		if (!json_is_string(name) || !json_is_string(path) ||
 		    (listen && !json_is_boolean(listen)))
 			return fail(err, errlen,
 				    "ports[%zu]: needs \"name\" and \"path\" (strings), optional "
-				    "\"listen\" (boolean)", i);
+				    "\"listen\" (boolean)",
+				    i);
 		if (!add_port(c, json_string_value(name), json_string_value(path),
 			      listen && json_is_true(listen), err, errlen))
 			return false;
@@ -328,8 +339,7 @@ static bool json_uint(json_t *v, const char *key, uint64_t min, uint64_t max, ui
 	return true;
 }
 
-static bool json_member(struct vmm_config *c, const char *key, json_t *v, char *err,
-			size_t errlen)
+static bool json_member(struct vmm_config *c, const char *key, json_t *v, char *err, size_t errlen)
 {
 	uint64_t n;
 
@@ -374,8 +384,7 @@ static bool json_member(struct vmm_config *c, const char *key, json_t *v, char *
 	return fail(err, errlen, "unknown key \"%s\"", key);
 }
 
-bool config_parse_json(struct vmm_config *c, const char *text, size_t len, char *err,
-		       size_t errlen)
+bool config_parse_json(struct vmm_config *c, const char *text, size_t len, char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr), *v;
@@ -387,7 +396,8 @@ bool config_parse_json(struct vmm_config *c, const char *text, size_t len, char 
 			    jerr.column, jerr.text);
 	if (!json_is_object(root))
 		ok = fail(err, errlen, "configuration must be a JSON object");
-	json_object_foreach(root, key, v) {
+	json_object_foreach(root, key, v)
+	{
 		if (!ok || !json_member(c, key, v, err, errlen)) {
 			ok = false;
 			break;
@@ -428,8 +438,20 @@ static bool load_file(struct vmm_config *c, const char *path, char *err, size_t 
 /* ---- command line ---- */
 
 enum {
-	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK, OPT_CONSOLE,
-	OPT_PORT, OPT_RNG, OPT_NO_RNG, OPT_CONFIG, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION,
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_MEM,
+	OPT_CPUS,
+	OPT_DISK,
+	OPT_CONSOLE,
+	OPT_PORT,
+	OPT_RNG,
+	OPT_NO_RNG,
+	OPT_CONFIG,
+	OPT_LOG_LEVEL,
+	OPT_HELP,
+	OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -456,18 +478,34 @@ static bool apply_opt(struct vmm_config *c, int opt, const char *arg, char *err,
 	uint64_t n;
 
 	switch (opt) {
-	case OPT_KERNEL: return set_str(&c->kernel, arg, err, errlen);
-	case OPT_INITRD: return set_str(&c->initrd, arg, err, errlen);
-	case OPT_CMDLINE: return set_str(&c->cmdline, arg, err, errlen);
-	case OPT_LOG_LEVEL: return set_str(&c->log_level, arg, err, errlen);
-	case OPT_DISK: return parse_disk_spec(c, arg, err, errlen);
-	case OPT_PORT: return parse_port_spec(c, arg, err, errlen);
-	case OPT_CONSOLE: return parse_console(c, arg, err, errlen);
-	case OPT_CONFIG: return load_file(c, arg, err, errlen);
-	case OPT_RNG: c->rng = true; return true;
-	case OPT_NO_RNG: c->rng = false; return true;
-	case OPT_HELP: c->help = true; return true;
-	case OPT_VERSION: c->version = true; return true;
+	case OPT_KERNEL:
+		return set_str(&c->kernel, arg, err, errlen);
+	case OPT_INITRD:
+		return set_str(&c->initrd, arg, err, errlen);
+	case OPT_CMDLINE:
+		return set_str(&c->cmdline, arg, err, errlen);
+	case OPT_LOG_LEVEL:
+		return set_str(&c->log_level, arg, err, errlen);
+	case OPT_DISK:
+		return parse_disk_spec(c, arg, err, errlen);
+	case OPT_PORT:
+		return parse_port_spec(c, arg, err, errlen);
+	case OPT_CONSOLE:
+		return parse_console(c, arg, err, errlen);
+	case OPT_CONFIG:
+		return load_file(c, arg, err, errlen);
+	case OPT_RNG:
+		c->rng = true;
+		return true;
+	case OPT_NO_RNG:
+		c->rng = false;
+		return true;
+	case OPT_HELP:
+		c->help = true;
+		return true;
+	case OPT_VERSION:
+		c->version = true;
+		return true;
 	case OPT_MEM:
 		if (!parse_uint("--mem", arg, 16, VMM_MAX_MEM_MIB, &n, err, errlen))
 			return false;

@@ -18,7 +18,7 @@
 
 enum console_kind {
 	CONSOLE_STDIO,
-	CONSOLE_SOCKET,		/* a unix socket the VMM listens on */
+	CONSOLE_SOCKET, /* a unix socket the VMM listens on */
 	CONSOLE_NONE,
 };
 
@@ -31,7 +31,7 @@ struct disk_config {
 struct port_config {
 	char *name;
 	char *path;
-	bool listen;		/* the VMM listens on path; otherwise it connects */
+	bool listen; /* the VMM listens on path; otherwise it connects */
 };
 
 #define VMM_MAX_NETS 4
@@ -44,25 +44,25 @@ enum net_kind {
 /* One virtio-net device (config_net.c): a backend by fd, or by name / socket path. */
 struct net_config {
 	enum net_kind kind;
-	int fd;			/* -1: open path instead */
-	char *path;		/* tap: interface name; passt: its unix socket */
+	int fd; /* -1: open path instead */
+	char *path; /* tap: interface name; passt: its unix socket */
 	uint8_t mac[6];
-	bool has_mac;		/* else a random locally administered MAC */
+	bool has_mac; /* else a random locally administered MAC */
 };
 
 /* Networking, vsock, balloon and jail settings (config_net.c, docs/vmm-net.md). */
 struct vmm_net_config {
 	struct net_config nets[VMM_MAX_NETS];
 	unsigned int nr_nets;
-	uint64_t vsock_cid;	/* 0: no vsock device */
+	uint64_t vsock_cid; /* 0: no vsock device */
 	char *vsock_path;
 	bool balloon;
-	char *balloon_path;	/* control socket, may be NULL */
-	int kvm_fd;		/* -1: open /dev/kvm */
+	char *balloon_path; /* control socket, may be NULL */
+	int kvm_fd; /* -1: open /dev/kvm */
 	bool jail;
 	uint32_t jail_uid, jail_gid;
-	bool sensitive;		/* lock guest RAM, never swapped */
-	bool jail_selftest;	/* once jailed, make a forbidden syscall (tests) */
+	bool sensitive; /* lock guest RAM, never swapped */
+	bool jail_selftest; /* once jailed, make a forbidden syscall (tests) */
 };
 
 struct vmm_config {

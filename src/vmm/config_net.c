@@ -101,11 +101,13 @@ static bool net_target(struct net_config *nc, enum net_kind kind, const char *ta
 		if (strncmp(target, "name=", 5) != 0 || !target[5] || strlen(target + 5) > 15)
 			return fail(err, errlen,
 				    "--net tap: needs an fd number or name=IFNAME (up to 15 "
-				    "characters), not '%s'", target);
+				    "characters), not '%s'",
+				    target);
 		target += 5;
 	} else if (!*target || strlen(target) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		return fail(err, errlen, "--net passt: needs an fd number or a socket path "
-					 "shorter than 108 bytes");
+		return fail(err, errlen,
+			    "--net passt: needs an fd number or a socket path "
+			    "shorter than 108 bytes");
 	}
 	nc->path = strdup(target);
 	return nc->path ? true : fail(err, errlen, "out of memory");
@@ -142,8 +144,10 @@ static bool parse_net_spec(struct vmm_net_config *n, const char *spec, char *err
 	if (opts)
 		*opts++ = '\0';
 	if (!target) {
-		ok = fail(err, errlen, "--net needs KIND:TARGET (tap:FD, tap:name=IF, passt:FD, "
-				       "passt:PATH), not '%s'", spec);
+		ok = fail(err, errlen,
+			  "--net needs KIND:TARGET (tap:FD, tap:name=IF, passt:FD, "
+			  "passt:PATH), not '%s'",
+			  spec);
 		goto out;
 	}
 	*target++ = '\0';
@@ -204,8 +208,7 @@ static bool parse_id(const char *what, const char *arg, uint32_t *out, char *err
 	return true;
 }
 
-bool config_net_apply(struct vmm_net_config *n, int opt, const char *arg, char *err,
-		      size_t errlen)
+bool config_net_apply(struct vmm_net_config *n, int opt, const char *arg, char *err, size_t errlen)
 {
 	uint64_t v;
 
@@ -272,16 +275,19 @@ static bool json_net(struct vmm_net_config *n, size_t i, json_t *o, char *err, s
 
 	if (!json_is_object(o))
 		return fail(err, errlen, "net[%zu] must be an object", i);
-	json_object_foreach(o, key, v)
-		if (strcmp(key, "backend") && strcmp(key, "fd") && strcmp(key, "name") &&
-		    strcmp(key, "path") && strcmp(key, "mac"))
-			return fail(err, errlen, "net[%zu]: unknown key \"%s\"", i, key);
+	json_object_foreach(o, key,
+			    v) if (strcmp(key, "backend") && strcmp(key, "fd") &&
+				   strcmp(key, "name") && strcmp(key, "path") &&
+				   strcmp(key, "mac")) return fail(err, errlen,
+								   "net[%zu]: unknown key \"%s\"",
+								   i, key);
 	if (!json_is_string(backend) || (fd && !json_is_integer(fd)) ||
 	    (name && !json_is_string(name)) || (path && !json_is_string(path)) ||
 	    (mac && !json_is_string(mac)) || !!fd + !!name + !!path != 1)
 		return fail(err, errlen,
 			    "net[%zu]: needs \"backend\" and one of \"fd\" (integer), \"name\" or "
-			    "\"path\" (strings), optional \"mac\"", i);
+			    "\"path\" (strings), optional \"mac\"",
+			    i);
 	if (fd && (json_integer_value(fd) < 0 || json_integer_value(fd) > 1023))
 		return fail(err, errlen, "net[%zu]: fd out of range", i);
 	if (fd)
@@ -342,7 +348,8 @@ static bool json_jail(struct vmm_net_config *n, json_t *v, char *err, size_t err
 		     json_integer_value(uid) >= UINT32_MAX)) ||
 	    (gid && (!json_is_integer(gid) || json_integer_value(gid) < 0 ||
 		     json_integer_value(gid) >= UINT32_MAX)))
-		return fail(err, errlen, "\"jail\" must be true, false or {\"uid\": N, \"gid\": N}");
+		return fail(err, errlen,
+			    "\"jail\" must be true, false or {\"uid\": N, \"gid\": N}");
 	n->jail = true;
 	if (uid)
 		n->jail_uid = (uint32_t)json_integer_value(uid);
@@ -351,8 +358,7 @@ static bool json_jail(struct vmm_net_config *n, json_t *v, char *err, size_t err
 	return true;
 }
 
-bool config_net_json(struct vmm_net_config *n, const char *key, json_t *v, char *err,
-		     size_t errlen)
+bool config_net_json(struct vmm_net_config *n, const char *key, json_t *v, char *err, size_t errlen)
 {
 	size_t i;
 	json_t *e;
@@ -360,9 +366,7 @@ bool config_net_json(struct vmm_net_config *n, const char *key, json_t *v, char 
 	if (!strcmp(key, "net")) {
 		if (!json_is_array(v))
 			return fail(err, errlen, "\"net\" must be an array");
-		json_array_foreach(v, i, e)
-			if (!json_net(n, i, e, err, errlen))
-				return false;
+		json_array_foreach(v, i, e) if (!json_net(n, i, e, err, errlen)) return false;
 		return true;
 	}
 	if (!strcmp(key, "vsock"))
@@ -378,8 +382,7 @@ bool config_net_json(struct vmm_net_config *n, const char *key, json_t *v, char 
 	if (!strcmp(key, "balloon_control")) {
 		if (!json_is_string(v))
 			return fail(err, errlen, "\"balloon_control\" must be a string");
-		return config_net_apply(n, OPT_BALLOON_CONTROL, json_string_value(v), err,
-					errlen);
+		return config_net_apply(n, OPT_BALLOON_CONTROL, json_string_value(v), err, errlen);
 	}
 	if (!strcmp(key, "kvm_fd")) {
 		if (!json_is_integer(v) || json_integer_value(v) < 3 ||

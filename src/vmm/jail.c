@@ -29,47 +29,64 @@
  * vCPU thread runs config/status writes (activate, reset) and the event
  * loop runs queues and sockets. The reason for each is in docs/vmm-jail.md.
  */
-#define COMMON_SYSCALLS                                                                   \
-	"read", "write", "close", "futex", "epoll_ctl", "clock_gettime", "gettimeofday",  \
-		"mmap", "munmap", "mprotect", "madvise", "brk", "getpid", "gettid", "tgkill", \
-		"rt_sigreturn", "rt_sigprocmask", "exit", "exit_group", "restart_syscall",  \
+#define COMMON_SYSCALLS                                                                          \
+	"read", "write", "close", "futex", "epoll_ctl", "clock_gettime", "gettimeofday", "mmap", \
+		"munmap", "mprotect", "madvise", "brk", "getpid", "gettid", "tgkill",            \
+		"rt_sigreturn", "rt_sigprocmask", "exit", "exit_group", "restart_syscall",       \
 		"sched_yield", "clock_nanosleep", "nanosleep"
 
 /* What the sanitizers' runtime does on its own (measured with strace, ASan builds only). */
 #if defined(__SANITIZE_ADDRESS__)
-#define SANITIZER_SYSCALLS , "sigaltstack", "prctl", "getrlimit", "prlimit64", \
-	"sched_getaffinity"
+#define SANITIZER_SYSCALLS , "sigaltstack", "prctl", "getrlimit", "prlimit64", "sched_getaffinity"
 #else
 #define SANITIZER_SYSCALLS
 #endif
 
 static const char *const vcpu_syscalls[] = {
 	COMMON_SYSCALLS SANITIZER_SYSCALLS,
-	"ioctl",	/* KVM_RUN and the requests below */
-	"sendto",	/* console output to a socket client */
+	"ioctl", /* KVM_RUN and the requests below */
+	"sendto", /* console output to a socket client */
 	"sendmsg",
 };
 
 static const unsigned long vcpu_ioctls[] = {
-	KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, KVM_IRQ_LINE, KVM_SET_GSI_ROUTING, KVM_IOEVENTFD,
-	KVM_SIGNAL_MSI, TUNSETOFFLOAD,
+	KVM_RUN,       KVM_GET_REGS,   KVM_GET_SREGS, KVM_IRQ_LINE, KVM_SET_GSI_ROUTING,
+	KVM_IOEVENTFD, KVM_SIGNAL_MSI, TUNSETOFFLOAD,
 };
 
 static const char *const loop_syscalls[] = {
 	COMMON_SYSCALLS SANITIZER_SYSCALLS,
 	"ioctl",
-	"epoll_wait", "epoll_pwait",
-	"readv", "writev", "recvfrom", "recvmsg", "sendto", "sendmsg",
-	"accept4", "socket", "connect", "shutdown", "getsockopt",
-	"preadv", "pwritev", "fdatasync", "fsync", "fallocate",
+	"epoll_wait",
+	"epoll_pwait",
+	"readv",
+	"writev",
+	"recvfrom",
+	"recvmsg",
+	"sendto",
+	"sendmsg",
+	"accept4",
+	"socket",
+	"connect",
+	"shutdown",
+	"getsockopt",
+	"preadv",
+	"pwritev",
+	"fdatasync",
+	"fsync",
+	"fallocate",
 	"unlink",
-	"munlock", "mlock2",	/* balloon discards in a --sensitive (locked) VM */
+	"munlock",
+	"mlock2", /* balloon discards in a --sensitive (locked) VM */
 };
 
 static const unsigned long loop_ioctls[] = {
-	KVM_IRQ_LINE, KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI, KVM_IRQFD, KVM_IOEVENTFD, TUNSETOFFLOAD,
-	FIONREAD, FIONBIO,
-	TCGETS, TCSETS, TCSETSW,	/* the stdio console restores the terminal at exit */
+	KVM_IRQ_LINE,	KVM_SET_GSI_ROUTING,
+	KVM_SIGNAL_MSI, KVM_IRQFD,
+	KVM_IOEVENTFD,	TUNSETOFFLOAD,
+	FIONREAD,	FIONBIO,
+	TCGETS,		TCSETS,
+	TCSETSW, /* the stdio console restores the terminal at exit */
 };
 
 int vmm_jail_seccomp_vcpu(void)
@@ -111,7 +128,8 @@ static int loop_hook(struct vm *vm)
 	int ret = vmm_jail_seccomp_loop();
 
 	if (ret)
-		log_error("jail: event loop: cannot load its seccomp allowlist: %s", strerror(-ret));
+		log_error("jail: event loop: cannot load its seccomp allowlist: %s",
+			  strerror(-ret));
 	return ret;
 }
 
@@ -143,7 +161,8 @@ int vmm_guest_mem_protect(struct vm *vm, bool sensitive)
 		int err = -errno;
 
 		log_error("vmm: cannot lock %zu MiB of guest RAM (RLIMIT_MEMLOCK or "
-			  "CAP_IPC_LOCK): %s", m->map_size >> 20, strerror(errno));
+			  "CAP_IPC_LOCK): %s",
+			  m->map_size >> 20, strerror(errno));
 		return err;
 	}
 	return 0;

@@ -25,9 +25,9 @@
 
 struct vmm_jail {
 	uint32_t uid, gid;
-	const char *vsock_path;		/* may be NULL */
-	struct vsock_mux *mux;		/* may be NULL */
-	bool selftest;			/* attempt a forbidden syscall once running */
+	const char *vsock_path; /* may be NULL */
+	struct vsock_mux *mux; /* may be NULL */
+	bool selftest; /* attempt a forbidden syscall once running */
 };
 
 int vmm_guest_mem_protect(struct vm *vm, bool sensitive) __must_check;

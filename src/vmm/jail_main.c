@@ -59,8 +59,12 @@ static int run(int fds[MAX_FDS], int nr_fds, char **envp, bool host_net, const c
 	       char **argv)
 {
 	struct sandbox_spawn s = {
-		.path = argv[0], .argv = argv, .envp = envp, .fds = fds,
-		.nr_fds = (size_t)nr_fds, .host_net = host_net,
+		.path = argv[0],
+		.argv = argv,
+		.envp = envp,
+		.fds = fds,
+		.nr_fds = (size_t)nr_fds,
+		.host_net = host_net,
 	};
 	struct sigaction sa = { .sa_handler = forward };
 	pid_t pid;
@@ -117,7 +121,8 @@ int main(int argc, char **argv)
 		case 'f':
 			fd = parse_fd(optarg);
 			if (fd < 0 || fcntl(fd, F_GETFD) < 0) {
-				fprintf(stderr, "pocketvm-jail: --fd %s: not an open descriptor 3-63\n",
+				fprintf(stderr,
+					"pocketvm-jail: --fd %s: not an open descriptor 3-63\n",
 					optarg);
 				return 2;
 			}
@@ -126,7 +131,8 @@ int main(int argc, char **argv)
 			break;
 		case 'e':
 			if (nr_env == MAX_ENV || !strchr(optarg, '=')) {
-				fprintf(stderr, "pocketvm-jail: --env NAME=VALUE, at most %d\n", MAX_ENV);
+				fprintf(stderr, "pocketvm-jail: --env NAME=VALUE, at most %d\n",
+					MAX_ENV);
 				return 2;
 			}
 			envp[nr_env++] = optarg;

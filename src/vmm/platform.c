@@ -31,7 +31,7 @@ struct platform {
 	struct virtio_blk *blk[VMM_MAX_DISKS];
 	struct virtio_console *vcon;
 	struct virtio_rng *rng;
-	struct platform_net *net;	/* net, vsock, balloon, jail: platform_net.c */
+	struct platform_net *net; /* net, vsock, balloon, jail: platform_net.c */
 };
 
 static int add_disks(struct platform *p, const struct vmm_config *cfg)

@@ -15,7 +15,7 @@
 #include "vmm/virtio/vsock.h"
 
 struct platform_net {
-	struct vmm_net_config cfg;	/* shallow copy: strings stay the config's */
+	struct vmm_net_config cfg; /* shallow copy: strings stay the config's */
 	struct virtio_net *net[VMM_MAX_NETS];
 	struct virtio_vsock *vsock;
 	struct virtio_balloon *balloon;
@@ -58,8 +58,8 @@ static int add_nets(struct platform_net *pn, struct vm *vm, struct pci_bus *bus)
 		int ret = open_backend(nc, &nb);
 
 		if (ret) {
-			log_error("vmm: network %u (%s): %s", i, nc->kind == NET_TAP ? "tap" : "passt",
-				  strerror(-ret));
+			log_error("vmm: network %u (%s): %s", i,
+				  nc->kind == NET_TAP ? "tap" : "passt", strerror(-ret));
 			return ret;
 		}
 		if (nc->has_mac)
@@ -71,8 +71,8 @@ static int add_nets(struct platform_net *pn, struct vm *vm, struct pci_bus *bus)
 			log_error("vmm: cannot create virtio-net %u: %s", i, strerror(-ret));
 			return ret;
 		}
-		log_info("vmm: network %u: %s, MAC %02x:%02x:%02x:%02x:%02x:%02x", i,
-			 nb->ops->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+		log_info("vmm: network %u: %s, MAC %02x:%02x:%02x:%02x:%02x:%02x", i, nb->ops->name,
+			 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 	}
 	return 0;
 }

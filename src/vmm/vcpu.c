@@ -130,7 +130,8 @@ static void vcpu_report_crash(struct vcpu *vcpu, const char *what)
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 
-	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0) {
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 ||
+	    ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0) {
 		log_error("vcpu %d: guest crashed: %s", vcpu->id, what);
 		return;
 	}

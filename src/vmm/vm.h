@@ -20,11 +20,11 @@
 #include "vmm/memory.h"
 
 enum vm_exit_status {
-	VM_EXIT_POWEROFF = 0,	/* the guest powered off (ACPI S5) */
-	VM_EXIT_ERROR = 1,	/* the VMM failed (start-up error, host failure) */
-	VM_EXIT_USAGE = 2,	/* bad command line or configuration */
-	VM_EXIT_REBOOT = 3,	/* the guest reset itself (ACPI reset, i8042, triple fault) */
-	VM_EXIT_CRASH = 4,	/* the guest crashed (KVM could not run it further) */
+	VM_EXIT_POWEROFF = 0, /* the guest powered off (ACPI S5) */
+	VM_EXIT_ERROR = 1, /* the VMM failed (start-up error, host failure) */
+	VM_EXIT_USAGE = 2, /* bad command line or configuration */
+	VM_EXIT_REBOOT = 3, /* the guest reset itself (ACPI reset, i8042, triple fault) */
+	VM_EXIT_CRASH = 4, /* the guest crashed (KVM could not run it further) */
 };
 
 #define VM_MAX_VCPUS 64
@@ -33,12 +33,12 @@ struct vm;
 
 /* Register state vCPU 0 starts with; filled by the boot loader. */
 struct boot_state {
-	bool long_mode;		/* 64-bit bzImage entry; else PVH 32-bit entry */
+	bool long_mode; /* 64-bit bzImage entry; else PVH 32-bit entry */
 	uint64_t entry;
-	uint64_t rsi;		/* boot_params (bzImage) */
-	uint64_t rbx;		/* hvm_start_info (PVH) */
+	uint64_t rsi; /* boot_params (bzImage) */
+	uint64_t rbx; /* hvm_start_info (PVH) */
 	uint64_t gdt_gpa;
-	uint64_t pml4_gpa;	/* long mode only */
+	uint64_t pml4_gpa; /* long mode only */
 };
 
 struct vcpu {
@@ -61,20 +61,20 @@ struct vm {
 	struct bus pio;
 	struct bus mmio;
 	struct event_base *evb;
-	int stop_fd;		/* eventfd: wakes the event loop to stop */
+	int stop_fd; /* eventfd: wakes the event loop to stop */
 	struct event *stop_ev;
-	int nr_vcpus;		/* created so far */
-	int cpu_count;		/* the VM's vCPUs, for the topology */
+	int nr_vcpus; /* created so far */
+	int cpu_count; /* the VM's vCPUs, for the topology */
 	struct vcpu vcpus[VM_MAX_VCPUS];
-	struct kvm_cpuid2 *cpuid;	/* as KVM supports it; per-vCPU copies are adjusted */
+	struct kvm_cpuid2 *cpuid; /* as KVM supports it; per-vCPU copies are adjusted */
 	struct boot_state boot;
 	struct pci_bus *pci;
 
 	pthread_mutex_t irq_lock;
-	struct kvm_irq_routing *routes;	/* irqchip pins + MSI routes */
+	struct kvm_irq_routing *routes; /* irqchip pins + MSI routes */
 	uint32_t next_gsi;
 
-	atomic_int exit_status;	/* -1 while running */
+	atomic_int exit_status; /* -1 while running */
 
 	/*
 	 * Optional, set before vm_run(): run first in each vCPU thread, and in

@@ -34,19 +34,19 @@
 #endif
 
 static const char *const stat_names[BALLOON_NR_STATS] = {
-	"swap_in", "swap_out", "major_faults", "minor_faults", "free_kib",
-	"total_kib", "available_kib", "caches_kib", "hugetlb_allocs", "hugetlb_failures",
+	"swap_in",   "swap_out",      "major_faults", "minor_faults",	"free_kib",
+	"total_kib", "available_kib", "caches_kib",   "hugetlb_allocs", "hugetlb_failures",
 };
 
 struct virtio_balloon {
 	struct virtio_dev vdev;
-	uint32_t num_pages;	/* target, as the driver reads it */
-	uint32_t actual;	/* as the driver reports it */
+	uint32_t num_pages; /* target, as the driver reads it */
+	uint32_t actual; /* as the driver reports it */
 	uint32_t max_pages;
 	bool locked;
 	uint64_t stats[BALLOON_NR_STATS];
 	bool stats_valid;
-	bool stats_held;	/* the driver's stats buffer is ours to return */
+	bool stats_held; /* the driver's stats buffer is ours to return */
 	uint16_t stats_head;
 	struct timespec stats_time;
 	uint64_t reported_pages, inflated_pages, bad_pfns;
@@ -258,7 +258,8 @@ void virtio_balloon_format_stats(struct virtio_balloon *b, char *buf, size_t len
 
 	pthread_mutex_lock(&b->vdev.lock);
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	n = snprintf(buf, len, "target_kib=%llu actual_kib=%llu reported_kib=%llu "
+	n = snprintf(buf, len,
+		     "target_kib=%llu actual_kib=%llu reported_kib=%llu "
 		     "inflated_kib=%llu bad_pfns=%llu",
 		     (unsigned long long)b->num_pages * 4, (unsigned long long)b->actual * 4,
 		     (unsigned long long)b->reported_pages * 4,
@@ -338,8 +339,8 @@ static void on_client(evutil_socket_t fd, short what, void *arg)
 {
 	struct virtio_balloon *b = arg;
 	char reply[512], *nl;
-	ssize_t n = recv(fd, b->line + b->line_len, sizeof(b->line) - 1 - b->line_len,
-			 MSG_DONTWAIT);
+	ssize_t n =
+		recv(fd, b->line + b->line_len, sizeof(b->line) - 1 - b->line_len, MSG_DONTWAIT);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -373,7 +374,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	if (c < 0)
 		return;
 	if (b->client_fd >= 0) {
-		close(c);	/* one controller at a time */
+		close(c); /* one controller at a time */
 		return;
 	}
 	b->client_ev = event_new(b->vdev.vm->evb, c, EV_READ | EV_PERSIST, on_client, b);
@@ -410,8 +411,8 @@ int virtio_balloon_new(struct vm *vm, struct pci_bus *bus, const char *control_p
 	if (!b)
 		return -ENOMEM;
 	b->listen_fd = b->client_fd = -1;
-	b->max_pages = (uint32_t)MIN(guest_mem_ram_size(&vm->mem) / BALLOON_PAGE,
-				     (uint64_t)UINT32_MAX);
+	b->max_pages =
+		(uint32_t)MIN(guest_mem_ram_size(&vm->mem) / BALLOON_PAGE, (uint64_t)UINT32_MAX);
 	ret = virtio_dev_init(&b->vdev, vm, bus, &balloon_ops, BALLOON_QUEUES, BALLOON_QUEUE_SIZE,
 			      (1ull << VIRTIO_BALLOON_F_STATS_VQ) |
 				      (1ull << VIRTIO_BALLOON_F_REPORTING),

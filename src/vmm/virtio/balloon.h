@@ -41,7 +41,7 @@ void virtio_balloon_format_stats(struct virtio_balloon *b, char *buf, size_t len
 
 struct balloon_cmd {
 	enum { BALLOON_CMD_STATS, BALLOON_CMD_SIZE } kind;
-	uint32_t pages;		/* SIZE: target in 4 KiB pages */
+	uint32_t pages; /* SIZE: target in 4 KiB pages */
 };
 
 /* Parses one control line (no newline) for a guest of max_pages; false with *err. */
@@ -52,7 +52,6 @@ bool balloon_parse_command(const char *line, uint32_t max_pages, struct balloon_
  * Handles one control command line (without the newline); writes the answer
  * line (with newline) into reply. Exposed for the fuzz harness and tests.
  */
-void virtio_balloon_command(struct virtio_balloon *b, const char *line, char *reply,
-			    size_t len);
+void virtio_balloon_command(struct virtio_balloon *b, const char *line, char *reply, size_t len);
 
 #endif

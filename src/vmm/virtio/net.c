@@ -39,14 +39,14 @@ struct rx_used {
 struct virtio_net {
 	struct virtio_dev vdev;
 	struct net_backend *nb;
-	struct event *rx_ev;	/* backend readable (persistent while armed) */
-	struct event *tx_ev;	/* backend writable again (one shot) */
+	struct event *rx_ev; /* backend readable (persistent while armed) */
+	struct event *tx_ev; /* backend writable again (one shot) */
 	bool rx_armed;
 	bool backend_dead;
 	uint8_t config[NET_CONFIG_SIZE];
-	uint8_t *rx_buf;	/* a frame read from the backend, header first */
-	size_t rx_len;		/* 0: none pending */
-	uint8_t *tx_buf;	/* bounce buffer for long transmit chains */
+	uint8_t *rx_buf; /* a frame read from the backend, header first */
+	size_t rx_len; /* 0: none pending */
+	uint8_t *tx_buf; /* bounce buffer for long transmit chains */
 	struct rx_used used[NET_QUEUE_SIZE];
 	struct virtio_net_stats stats;
 	struct timespec last_log;
@@ -147,11 +147,12 @@ static int rx_deliver(struct virtio_net *n)
 			virtio_needs_reset(v, "receive buffer is device-readable");
 			return -EIO;
 		}
-		if (nr == 0 && (c->iov[0].iov_len < VIRTIO_NET_HDR_SIZE ||
-				(!mrg && c->in_len < n->rx_len))) {
+		if (nr == 0 &&
+		    (c->iov[0].iov_len < VIRTIO_NET_HDR_SIZE || (!mrg && c->in_len < n->rx_len))) {
 			virtq_unpop(vq);
 			n->stats.rx_dropped++;
-			net_drop_log(n, "receive buffer of %llu bytes too small for a %zu-byte frame",
+			net_drop_log(n,
+				     "receive buffer of %llu bytes too small for a %zu-byte frame",
 				     (unsigned long long)c->in_len, n->rx_len);
 			n->rx_len = 0;
 			return 1;
@@ -423,8 +424,8 @@ static const struct virtio_dev_ops net_ops = {
 	.reset = net_reset,
 };
 
-int virtio_net_new(struct vm *vm, struct pci_bus *bus, struct net_backend *nb,
-		   const uint8_t mac[6], struct virtio_net **out)
+int virtio_net_new(struct vm *vm, struct pci_bus *bus, struct net_backend *nb, const uint8_t mac[6],
+		   struct virtio_net **out)
 {
 	struct virtio_net *n = calloc(1, sizeof(*n));
 	uint64_t features = (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS) |

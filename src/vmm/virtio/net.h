@@ -31,8 +31,8 @@ struct virtio_net_stats {
 };
 
 /* Takes ownership of nb (closed on failure too). mac: 6 bytes. */
-int virtio_net_new(struct vm *vm, struct pci_bus *bus, struct net_backend *nb,
-		   const uint8_t mac[6], struct virtio_net **out) __must_check;
+int virtio_net_new(struct vm *vm, struct pci_bus *bus, struct net_backend *nb, const uint8_t mac[6],
+		   struct virtio_net **out) __must_check;
 void virtio_net_free(struct virtio_net *n);
 
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s);

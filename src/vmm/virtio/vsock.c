@@ -25,7 +25,7 @@ struct virtio_vsock {
 	struct vsock_mux *mux;
 	struct event *mux_ev;
 	uint8_t config[VSOCK_CONFIG_SIZE];
-	uint8_t *pkt;		/* one packet, either direction */
+	uint8_t *pkt; /* one packet, either direction */
 	struct virtio_vsock_stats stats;
 	time_t last_log;
 };
@@ -51,9 +51,10 @@ static void tx_run(struct virtio_vsock *s)
 
 				clock_gettime(CLOCK_MONOTONIC, &now);
 				if (now.tv_sec != s->last_log)
-					log_warn("%s: packet of %llu bytes outside [%u, %u]; dropped",
-						 v->name, (unsigned long long)c->out_len,
-						 VSOCK_HDR_SIZE, VSOCK_PKT_MAX);
+					log_warn(
+						"%s: packet of %llu bytes outside [%u, %u]; dropped",
+						v->name, (unsigned long long)c->out_len,
+						VSOCK_HDR_SIZE, VSOCK_PKT_MAX);
 				s->last_log = now.tv_sec;
 				s->stats.tx_dropped++;
 			} else {
@@ -106,7 +107,7 @@ static void rx_run(struct virtio_vsock *s)
 			return;
 		}
 		if (ret == 0)
-			break;	/* the rx notification brings us back */
+			break; /* the rx notification brings us back */
 		if (c->nr_out || c->in_len < VSOCK_HDR_SIZE) {
 			virtio_needs_reset(v, "receive buffer device-readable or under %u bytes",
 					   VSOCK_HDR_SIZE);
@@ -170,8 +171,8 @@ static const struct virtio_dev_ops vsock_ops = {
 	.reset = vsock_reset,
 };
 
-int virtio_vsock_new(struct vm *vm, struct pci_bus *bus, uint64_t guest_cid,
-		     const char *uds_path, struct virtio_vsock **out)
+int virtio_vsock_new(struct vm *vm, struct pci_bus *bus, uint64_t guest_cid, const char *uds_path,
+		     struct virtio_vsock **out)
 {
 	struct virtio_vsock *s = calloc(1, sizeof(*s));
 	uint64_t le_cid = htole64(guest_cid);
@@ -194,8 +195,8 @@ int virtio_vsock_new(struct vm *vm, struct pci_bus *bus, uint64_t guest_cid,
 	if (!ret && !s->pkt)
 		ret = -ENOMEM;
 	if (!ret) {
-		s->mux_ev = event_new(vm->evb, vsock_mux_fd(s->mux), EV_READ | EV_PERSIST, on_mux,
-				      s);
+		s->mux_ev =
+			event_new(vm->evb, vsock_mux_fd(s->mux), EV_READ | EV_PERSIST, on_mux, s);
 		if (!s->mux_ev || event_add(s->mux_ev, NULL))
 			ret = -ENOMEM;
 	}

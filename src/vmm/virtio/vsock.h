@@ -25,8 +25,8 @@ struct virtio_vsock_stats {
 };
 
 /* A device for the guest with CID guest_cid, its host side listening on uds_path. */
-int virtio_vsock_new(struct vm *vm, struct pci_bus *bus, uint64_t guest_cid,
-		     const char *uds_path, struct virtio_vsock **out) __must_check;
+int virtio_vsock_new(struct vm *vm, struct pci_bus *bus, uint64_t guest_cid, const char *uds_path,
+		     struct virtio_vsock **out) __must_check;
 void virtio_vsock_free(struct virtio_vsock *s);
 
 /* The mux behind the device (for the jail: vsock_mux_connect_relative). */

@@ -6,6 +6,8 @@
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+# The initramfs has no /dev/console, so the kernel could not open one for us.
+exec 0</dev/console 1>/dev/console 2>&1
 mount -t tmpfs -o size=120m tmpfs /tmp
 for m in $(cat /etc/modules.order); do
 	insmod /lib/modules/$m.ko || echo "guest-$name: insmod $m failed"

@@ -134,7 +134,8 @@ static int tcp_connect(const char *addr, const char *port, int sec)
 
 static int vsock_connect(const char *cid, const char *port, int sec)
 {
-	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = (unsigned)atoi(cid),
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK,
+				  .svm_cid = (unsigned)atoi(cid),
 				  .svm_port = (unsigned)atoi(port) };
 	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 	struct timeval tv = { sec, 0 };
@@ -245,8 +246,13 @@ static int tiny_kernel(const char *path)
 	eh->e_ehsize = sizeof(*eh);
 	eh->e_phentsize = sizeof(*ph);
 	eh->e_phnum = 2;
-	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0x1000,
-			      .p_paddr = entry, .p_vaddr = entry, .p_filesz = 3, .p_memsz = 3 };
+	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD,
+			      .p_flags = PF_R | PF_X,
+			      .p_offset = 0x1000,
+			      .p_paddr = entry,
+			      .p_vaddr = entry,
+			      .p_filesz = 3,
+			      .p_memsz = 3 };
 	ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 0x1100, .p_filesz = 20 };
 	memcpy(img + 0x1000, "\xf4\xeb\xfd", 3);
 	memcpy(img + 0x1100, note, sizeof(note));
@@ -284,7 +290,8 @@ int main(int argc, char **argv)
 		return exchange(fd, argv[4]);
 	}
 	if (!strcmp(cmd, "guest-listen") && argc == 4) {
-		struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
+		struct sockaddr_vm sa = { .svm_family = AF_VSOCK,
+					  .svm_cid = VMADDR_CID_ANY,
 					  .svm_port = (unsigned)atoi(argv[2]) };
 
 		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
@@ -305,8 +312,8 @@ int main(int argc, char **argv)
 		if (fd < 0)
 			return die("unix connect");
 		set_timeout(fd, sec);
-		if (dprintf(fd, "CONNECT %s\n", argv[3]) < 0 || read_line(fd, ok, sizeof(ok)) <= 0 ||
-		    strncmp(ok, "OK ", 3))
+		if (dprintf(fd, "CONNECT %s\n", argv[3]) < 0 ||
+		    read_line(fd, ok, sizeof(ok)) <= 0 || strncmp(ok, "OK ", 3))
 			return die("no OK from the VMM");
 		return exchange(fd, argv[4]);
 	}
@@ -333,7 +340,8 @@ int main(int argc, char **argv)
 
 		fd = socket(AF_INET, SOCK_STREAM, 0);
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (tcp_addr("0.0.0.0", argv[2], &sa) || bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		if (tcp_addr("0.0.0.0", argv[2], &sa) ||
+		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
 			return die("bind");
 		return sink(fd);
 	}

@@ -65,11 +65,15 @@ static void write_tiny_kernel(const char *path, bool poweroff)
 	eh->e_ehsize = sizeof(*eh);
 	eh->e_phentsize = sizeof(*ph);
 	eh->e_phnum = 2;
-	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0x1000,
-			      .p_vaddr = entry, .p_paddr = entry, .p_filesz = code_len,
-			      .p_memsz = code_len, .p_align = 0x1000 };
-	ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 0x1100, .p_filesz = 20,
-			      .p_align = 4 };
+	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD,
+			      .p_flags = PF_R | PF_X,
+			      .p_offset = 0x1000,
+			      .p_vaddr = entry,
+			      .p_paddr = entry,
+			      .p_filesz = code_len,
+			      .p_memsz = code_len,
+			      .p_align = 0x1000 };
+	ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 0x1100, .p_filesz = 20, .p_align = 4 };
 	memcpy(img + 0x1000, code, code_len);
 	memcpy(img + 0x1100, note, sizeof(note));
 	memcpy(img + 0x110c, "Xen", 4);
@@ -300,9 +304,23 @@ static void test_jailed_poweroff_is_clean(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char *argv[] = { jail, "--env", "ASAN_OPTIONS=detect_leaks=0", "--", vmm,
-				 "--kernel", poweroff_kernel, "--mem", "32", "--console", "none",
-				 "--vsock", vsock, "--balloon-control", ctl, "--jail", NULL };
+		char *argv[] = { jail,
+				 "--env",
+				 "ASAN_OPTIONS=detect_leaks=0",
+				 "--",
+				 vmm,
+				 "--kernel",
+				 poweroff_kernel,
+				 "--mem",
+				 "32",
+				 "--console",
+				 "none",
+				 "--vsock",
+				 vsock,
+				 "--balloon-control",
+				 ctl,
+				 "--jail",
+				 NULL };
 
 		execv(jail, argv);
 		_exit(127);

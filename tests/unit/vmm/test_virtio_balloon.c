@@ -85,7 +85,7 @@ static void test_inflate_returns_pages(void **state)
 	assert_int_equal(resident_pages(hva, 16 * 4096), 16);
 	for (int i = 0; i < 16; i++)
 		pfns[i] = (uint32_t)(region / 4096 + i);
-	pfns[16] = 0xfffff;	/* 4 GiB up: not guest RAM */
+	pfns[16] = 0xfffff; /* 4 GiB up: not guest RAM */
 	vdrv_add(&f->d, INFLATEQ, &b, 1);
 	vdrv_kick(&f->d, INFLATEQ);
 	assert_true(vdrv_wait_used(&f->d, INFLATEQ, NULL, NULL, 2000));

@@ -37,16 +37,15 @@
 #define RXQ 0
 #define TXQ 1
 #define F_MRG_RXBUF (1ull << 15)
-#define F_BASE                                                                           \
-	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MAC) |                     \
-	 (1ull << VIRTIO_NET_F_STATUS))
+#define F_BASE \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_STATUS))
 
 static const uint8_t test_mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
 
 struct fixture {
 	struct vdrv d;
 	struct virtio_net *n;
-	int peer;	/* the far end of the passt stream */
+	int peer; /* the far end of the passt stream */
 };
 
 static struct fixture *passt_fixture(uint64_t features)
@@ -86,11 +85,9 @@ static uint64_t tx_packet(struct vdrv *d, const struct virtio_net_hdr_v1 *h, siz
 	return gpa;
 }
 
-static void send_tx(struct fixture *f, const struct virtio_net_hdr_v1 *h, size_t len,
-		    uint8_t seed)
+static void send_tx(struct fixture *f, const struct virtio_net_hdr_v1 *h, size_t len, uint8_t seed)
 {
-	struct vdrv_buf b = { tx_packet(&f->d, h, len, seed), (uint32_t)(sizeof(*h) + len),
-			      false };
+	struct vdrv_buf b = { tx_packet(&f->d, h, len, seed), (uint32_t)(sizeof(*h) + len), false };
 
 	vdrv_add(&f->d, TXQ, &b, 1);
 	vdrv_kick(&f->d, TXQ);

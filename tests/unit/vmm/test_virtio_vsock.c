@@ -85,9 +85,15 @@ static void guest_send(struct fixture *f, uint16_t op, uint64_t src_cid, uint64_
 		       uint32_t fwd_cnt)
 {
 	struct vsock_hdr h = {
-		.src_cid = src_cid, .dst_cid = dst_cid, .src_port = src_port,
-		.dst_port = dst_port, .len = len, .type = VSOCK_TYPE_STREAM, .op = op,
-		.buf_alloc = 65536, .fwd_cnt = fwd_cnt,
+		.src_cid = src_cid,
+		.dst_cid = dst_cid,
+		.src_port = src_port,
+		.dst_port = dst_port,
+		.len = len,
+		.type = VSOCK_TYPE_STREAM,
+		.op = op,
+		.buf_alloc = 65536,
+		.fwd_cnt = fwd_cnt,
 	};
 	uint64_t gpa = vdrv_alloc(&f->d, VSOCK_HDR_SIZE + len);
 	struct vdrv_buf b[2] = { { gpa, VSOCK_HDR_SIZE, false },
@@ -223,11 +229,10 @@ static void test_bogus_credit_resets_connection(void **state)
 	int lfd, c = connect_from_guest(f, &lfd);
 
 	/* The guest claims to have consumed 1000 bytes the host never sent. */
-	guest_send(f, VSOCK_OP_CREDIT_UPDATE, GUEST_CID, 2, GUEST_PORT, HOST_PORT, NULL, 0,
-		   1000);
+	guest_send(f, VSOCK_OP_CREDIT_UPDATE, GUEST_CID, 2, GUEST_PORT, HOST_PORT, NULL, 0, 1000);
 	assert_true(guest_recv(f, &h, NULL, 2000));
 	assert_int_equal(h.op, VSOCK_OP_RST);
-	assert_int_equal(recv(c, &b, 1, 0), 0);	/* the host side sees EOF */
+	assert_int_equal(recv(c, &b, 1, 0), 0); /* the host side sees EOF */
 	close(c);
 	close(lfd);
 	teardown_vsock(f);

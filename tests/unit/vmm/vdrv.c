@@ -41,8 +41,8 @@ void vdrv_setup(struct vdrv *d, unsigned int ram_mib)
 		exit(77);
 	}
 	d->ram_size = (uint64_t)ram_mib << 20;
-	d->ram = mmap(NULL, d->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		      0);
+	d->ram =
+		mmap(NULL, d->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (d->ram == MAP_FAILED)
 		die_test("mmap");
 	slot.memory_size = d->ram_size;

@@ -35,7 +35,7 @@ struct vdrv {
 struct vdrv_buf {
 	uint64_t gpa;
 	uint32_t len;
-	bool write;	/* device-writable */
+	bool write; /* device-writable */
 };
 
 /* Exits 77 (SKIP) without a usable /dev/kvm. */
