@@ -18,6 +18,7 @@
 #ifndef POCKETVM_DISK_BLOCKDEV_H
 #define POCKETVM_DISK_BLOCKDEV_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -55,6 +56,19 @@ int blockdev_raw_open(const char *path, bool read_only, struct blockdev **out) _
  */
 int blockdev_raw_open_fd(int fd, bool read_only, struct blockdev **out) __must_check;
 
+/*
+ * Opens an encrypted image (docs/image-format.md) for the jailed VMM, which
+ * receives fds, not paths: image_fd is the image (opened O_RDWR, or O_RDONLY
+ * with read_only), key_fd carries the 32-byte data-encryption key (a
+ * memfd_secret or memfd the launcher filled, or a pipe). Takes ownership of
+ * both fds, also on failure; key_fd is closed before this returns and the
+ * key lives only in secret memory, wiped by blockdev_close(). Reads of a
+ * block that fails authentication return -EBADMSG. See crypt.h for the
+ * other error codes.
+ */
+int blockdev_crypt_open_fd(int image_fd, int key_fd, bool read_only,
+			   struct blockdev **out) __must_check;
+
 /* Checks the common contract (alignment, bounds, read-only) for one request. */
 int blockdev_check_range(const struct blockdev *bd, uint64_t offset, uint64_t len,
 			 bool write) __must_check;
@@ -74,6 +88,12 @@ static inline int blockdev_writev(struct blockdev *bd, const struct iovec *iov, 
 static inline int blockdev_flush(struct blockdev *bd)
 {
 	return bd->ops->flush(bd);
+}
+
+/* Discards a range (it then reads as zeroes); -EOPNOTSUPP if the backend cannot. */
+static inline int blockdev_discard(struct blockdev *bd, uint64_t offset, uint64_t len)
+{
+	return bd->ops->discard ? bd->ops->discard(bd, offset, len) : -EOPNOTSUPP;
 }
 
 /* Frees the backend and everything it holds; NULL is a no-op. */

@@ -20,8 +20,7 @@
  * or 8. For reads the handler fills data[0..len); unclaimed bytes read as
  * what the caller preset (all ones).
  */
-typedef void (*bus_io_fn)(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
-			  bool write);
+typedef void (*bus_io_fn)(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool write);
 
 struct bus_range {
 	uint64_t base;

@@ -23,15 +23,18 @@ const char config_usage[] =
 	"  --cmdline STRING     kernel command line (e.g. \"console=ttyS0 root=/dev/vda\")\n"
 	"  --mem MIB            guest RAM in MiB (default 256)\n"
 	"  --cpus N             vCPUs (default 1, at most 64)\n"
-	"  --disk SPEC          virtio-blk disk, repeatable; SPEC is PATH[,ro][,serial=ID]\n"
-	"                       (first disk is /dev/vda; serial: up to 20 characters)\n"
+	"  --disk SPEC          virtio-blk disk, repeatable; SPEC is\n"
+	"                       PATH[,ro][,serial=ID][,key-fd=N] (first disk is /dev/vda;\n"
+	"                       serial: up to 20 characters; key-fd: PATH is an encrypted\n"
+	"                       image and inherited fd N holds its 32-byte key)\n"
 	"  --console KIND       where ttyS0 and hvc0 go: stdio (default), none, or\n"
 	"                       socket=PATH (the VMM listens on a unix socket)\n"
 	"  --port SPEC          named virtio-console port, repeatable; SPEC is\n"
 	"                       name=NAME,path=PATH[,listen]: bridged to the unix socket\n"
 	"                       PATH (connect to it, or listen on it with ,listen);\n"
 	"                       the guest sees /dev/virtio-ports/NAME\n"
-	"  --rng, --no-rng      virtio-rng entropy device (default on)\n" CONFIG_NET_USAGE
+	"  --rng, --no-rng      virtio-rng entropy device (default on)\n"
+CONFIG_NET_USAGE
 	"  --config FILE        read options from a JSON file (docs/vmm.md); later options\n"
 	"                       override it\n"
 	"  --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -127,8 +130,8 @@ static bool socket_path_ok(const char *p)
 	return *p && strlen(p) < sizeof(((struct sockaddr_un *)0)->sun_path);
 }
 
-static bool add_disk(struct vmm_config *c, const char *path, bool ro, const char *serial, char *err,
-		     size_t errlen)
+static bool add_disk(struct vmm_config *c, const char *path, bool ro, const char *serial,
+		     int key_fd, char *err, size_t errlen)
 {
 	struct disk_config *d;
 
@@ -138,6 +141,8 @@ static bool add_disk(struct vmm_config *c, const char *path, bool ro, const char
 		return fail(err, errlen, "disk needs a path");
 	if (serial && strlen(serial) > 20)
 		return fail(err, errlen, "disk serial '%s' is longer than 20 characters", serial);
+	if (key_fd != -1 && (key_fd < 3 || key_fd > 65535))
+		return fail(err, errlen, "disk key fd must be an inherited fd from 3 to 65535");
 	d = &c->disks[c->nr_disks];
 	memset(d, 0, sizeof(*d));
 	if (!set_str(&d->path, path, err, errlen) ||
@@ -147,6 +152,7 @@ static bool add_disk(struct vmm_config *c, const char *path, bool ro, const char
 		return false;
 	}
 	d->read_only = ro;
+	d->key_fd = key_fd;
 	c->nr_disks++;
 	return true;
 }
@@ -178,11 +184,12 @@ static bool add_port(struct vmm_config *c, const char *name, const char *path, b
 	return true;
 }
 
-/* PATH[,ro][,serial=ID] */
+/* PATH[,ro][,serial=ID][,key-fd=N] */
 static bool parse_disk_spec(struct vmm_config *c, const char *spec, char *err, size_t errlen)
 {
 	char *copy = strdup(spec), *save = NULL, *tok, *path = NULL, *serial = NULL;
 	bool ro = false, ok = true;
+	uint64_t key_fd = UINT64_MAX;
 
 	if (!copy)
 		return fail(err, errlen, "out of memory");
@@ -195,12 +202,16 @@ static bool parse_disk_spec(struct vmm_config *c, const char *spec, char *err, s
 			ro = true;
 		else if (strncmp(tok, "serial=", 7) == 0)
 			serial = tok + 7;
+		else if (strncmp(tok, "key-fd=", 7) == 0)
+			ok = parse_uint("--disk key-fd", tok + 7, 3, 65535, &key_fd, err, errlen);
 		else
 			ok = fail(err, errlen,
-				  "--disk: unknown setting '%s' (PATH[,ro][,serial=ID])", tok);
+				  "--disk: unknown setting '%s' (PATH[,ro][,serial=ID][,key-fd=N])",
+				  tok);
 	}
 	if (ok)
-		ok = add_disk(c, path, ro, serial, err, errlen);
+		ok = add_disk(c, path, ro, serial, key_fd == UINT64_MAX ? -1 : (int)key_fd, err,
+			      errlen);
 	free(copy);
 	return ok;
 }
@@ -258,8 +269,27 @@ static bool json_str(json_t *v, const char *key, char **dst, char *err, size_t e
 	return set_str(dst, json_string_value(v), err, errlen);
 }
 
+/* Returns the first key of obj not in allowed (NULL-terminated), or NULL. */
+static const char *unknown_key(json_t *obj, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v)
+	{
+		size_t i = 0;
+
+		while (allowed[i] && strcmp(key, allowed[i]))
+			i++;
+		if (!allowed[i])
+			return key;
+	}
+	return NULL;
+}
+
 static bool json_disks(struct vmm_config *c, json_t *arr, char *err, size_t errlen)
 {
+	static const char *const keys[] = { "path", "read_only", "serial", "key_fd", NULL };
 	size_t i;
 	json_t *d;
 
@@ -268,26 +298,25 @@ static bool json_disks(struct vmm_config *c, json_t *arr, char *err, size_t errl
 	json_array_foreach(arr, i, d)
 	{
 		json_t *path = json_object_get(d, "path"), *ro = json_object_get(d, "read_only");
-		json_t *serial = json_object_get(d, "serial");
-		const char *key;
-		json_t *v;
+		json_t *serial = json_object_get(d, "serial"), *kfd = json_object_get(d, "key_fd");
+		const char *bad;
 
 		if (!json_is_object(d))
 			return fail(err, errlen, "disks[%zu] must be an object", i);
-		json_object_foreach(
-			d, key,
-			v) if (strcmp(key, "path") && strcmp(key, "read_only") &&
-			       strcmp(key, "serial")) return fail(err, errlen,
-								  "disks[%zu]: unknown key \"%s\"",
-								  i, key);
+		bad = unknown_key(d, keys);
+		if (bad)
+			return fail(err, errlen, "disks[%zu]: unknown key \"%s\"", i, bad);
 		if (!json_is_string(path) || (ro && !json_is_boolean(ro)) ||
-		    (serial && !json_is_string(serial)))
+		    (serial && !json_is_string(serial)) ||
+		    (kfd && (!json_is_integer(kfd) || json_integer_value(kfd) < 3 ||
+			     json_integer_value(kfd) > 65535)))
 			return fail(err, errlen,
 				    "disks[%zu]: needs \"path\" (string), optional \"read_only\" "
-				    "(boolean) and \"serial\" (string)",
+				    "(boolean), \"serial\" (string) and \"key_fd\" (3 to 65535)",
 				    i);
 		if (!add_disk(c, json_string_value(path), ro && json_is_true(ro),
-			      serial ? json_string_value(serial) : NULL, err, errlen))
+			      serial ? json_string_value(serial) : NULL,
+			      kfd ? (int)json_integer_value(kfd) : -1, err, errlen))
 			return false;
 	}
 	return true;
@@ -295,6 +324,7 @@ static bool json_disks(struct vmm_config *c, json_t *arr, char *err, size_t errl
 
 static bool json_ports(struct vmm_config *c, json_t *arr, char *err, size_t errlen)
 {
+	static const char *const keys[] = { "name", "path", "listen", NULL };
 	size_t i;
 	json_t *p;
 
@@ -304,17 +334,13 @@ static bool json_ports(struct vmm_config *c, json_t *arr, char *err, size_t errl
 	{
 		json_t *name = json_object_get(p, "name"), *path = json_object_get(p, "path");
 		json_t *listen = json_object_get(p, "listen");
-		const char *key;
-		json_t *v;
+		const char *bad;
 
 		if (!json_is_object(p))
 			return fail(err, errlen, "ports[%zu] must be an object", i);
-		json_object_foreach(
-			p, key,
-			v) if (strcmp(key, "name") && strcmp(key, "path") &&
-			       strcmp(key, "listen")) return fail(err, errlen,
-								  "ports[%zu]: unknown key \"%s\"",
-								  i, key);
+		bad = unknown_key(p, keys);
+		if (bad)
+			return fail(err, errlen, "ports[%zu]: unknown key \"%s\"", i, bad);
 		if (!json_is_string(name) || !json_is_string(path) ||
 		    (listen && !json_is_boolean(listen)))
 			return fail(err, errlen,

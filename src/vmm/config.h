@@ -26,6 +26,7 @@ struct disk_config {
 	char *path;
 	char *serial;
 	bool read_only;
+	int key_fd; /* encrypted image: an inherited fd with its 32-byte key; -1 for raw */
 };
 
 struct port_config {

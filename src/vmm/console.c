@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <termios.h>
@@ -36,7 +37,7 @@ static void write_all(int fd, const uint8_t *p, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return;	/* a gone or stuck client loses output, never the VM */
+			return; /* a gone or stuck client loses output, never the VM */
 		p += n;
 		len -= (size_t)n;
 	}
@@ -126,7 +127,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	if (c < 0)
 		return;
 	if (con->in_fd >= 0) {
-		close(c);	/* one client at a time */
+		close(c); /* one client at a time */
 		return;
 	}
 	pthread_mutex_lock(&con->lock);
@@ -156,6 +157,20 @@ static int listen_unix(const char *path)
 		return err;
 	}
 	return fd;
+}
+
+/* epoll refuses regular files and /dev/null: such stdin simply has no input. */
+static bool pollable(int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	bool ok;
+
+	if (ep < 0)
+		return false;
+	ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0;
+	close(ep);
+	return ok;
 }
 
 /* Raw input so keys reach the guest, but keep ISIG: Ctrl-C still stops the VMM. */
@@ -188,8 +203,7 @@ int console_new(struct vm *vm, enum console_kind kind, const char *path, struct 
 		con->in_fd = STDIN_FILENO;
 		con->out_fd = STDOUT_FILENO;
 		set_raw(con);
-		/* stdin may be /dev/null or closed: then there is simply no input. */
-		if (fcntl(con->in_fd, F_GETFL) >= 0 && watch_input(con))
+		if (pollable(con->in_fd) && watch_input(con))
 			ret = -ENOMEM;
 	} else if (kind == CONSOLE_SOCKET) {
 		con->path = strdup(path);
@@ -230,8 +244,7 @@ void console_free(struct console *con)
 	free(con);
 }
 
-void console_set_sink(struct console *con, enum console_sink_id id,
-		      const struct console_sink *sink)
+void console_set_sink(struct console *con, enum console_sink_id id, const struct console_sink *sink)
 {
 	con->sinks[id] = *sink;
 }

@@ -30,9 +30,9 @@ struct guest_mem_region {
 struct guest_mem {
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
 	int nr_regions;
-	uint8_t *map;		/* the one anonymous mapping behind all regions */
+	uint8_t *map; /* the one anonymous mapping behind all regions */
 	size_t map_size;
-	bool owned;		/* map was created by guest_mem_alloc() */
+	bool owned; /* map was created by guest_mem_alloc() */
 };
 
 /* Allocates ram_size bytes (a multiple of 1 MiB) of guest RAM with the x86 layout. */

@@ -2,8 +2,10 @@
 #include "vmm/platform.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "disk/blockdev.h"
@@ -39,10 +41,24 @@ static int add_disks(struct platform *p, const struct vmm_config *cfg)
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
 		const struct disk_config *d = &cfg->disks[i];
 		struct blockdev *bd;
-		int ret = blockdev_raw_open(d->path, d->read_only, &bd);
+		int ret;
 
+		if (d->key_fd >= 0) {
+			/* Encrypted: the backend takes both fds; the key never passes argv. */
+			int fd = open(d->path, (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+
+			ret = fd < 0 ? -errno :
+				       blockdev_crypt_open_fd(fd, d->key_fd, d->read_only, &bd);
+			if (fd < 0)
+				close(d->key_fd);
+		} else {
+			ret = blockdev_raw_open(d->path, d->read_only, &bd);
+		}
 		if (ret) {
-			log_error("vmm: cannot open disk %s: %s", d->path, strerror(-ret));
+			log_error("vmm: cannot open %sdisk %s: %s",
+				  d->key_fd >= 0 ? "encrypted " : "", d->path,
+				  ret == -EBADMSG ? "wrong key or tampered header" :
+						    strerror(-ret));
 			return ret;
 		}
 		ret = virtio_blk_new(&p->vm, p->pci, bd, d->serial, &p->blk[i]);
@@ -64,9 +80,9 @@ static int build(struct platform *p, const struct vmm_config *cfg)
 		.pci_mmio_base = PCI_MMIO_BASE,
 		.pci_mmio_size = PCI_MMIO_SIZE,
 	};
-	int ret = cfg->net.kvm_fd >= 0 ?
-			  vm_create_fd(&p->vm, cfg->net.kvm_fd, cfg->mem_mib, (int)cfg->vcpus) :
-			  vm_create(&p->vm, cfg->mem_mib, (int)cfg->vcpus);
+int ret = cfg->net.kvm_fd >= 0 ?
+			  vm_init_fd(&p->vm, cfg->net.kvm_fd, cfg->mem_mib, (int)cfg->vcpus) :
+			  vm_init(&p->vm, cfg->mem_mib, (int)cfg->vcpus);
 
 	if (ret) {
 		log_error("vmm: cannot create the VM (/dev/kvm): %s", strerror(-ret));
@@ -75,8 +91,10 @@ static int build(struct platform *p, const struct vmm_config *cfg)
 	p->vm_created = true;
 	if (cfg->console != CONSOLE_NONE) {
 		ret = console_new(&p->vm, cfg->console, cfg->console_path, &p->con);
-		if (ret)
+		if (ret) {
+			log_error("vmm: cannot set up the console: %s", strerror(-ret));
 			return ret;
+		}
 	}
 	ret = power_init(&p->vm);
 	if (!ret)

@@ -43,23 +43,24 @@ static int vcpu_set_cpuid(struct vcpu *vcpu)
 
 static int vcpu_set_msrs(struct vcpu *vcpu)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[2];
-	} msrs = {
-		.hdr.nmsrs = 2,
-		.e = {
-			{ .index = MSR_IA32_MISC_ENABLE, .data = MSR_IA32_MISC_ENABLE_FAST_STRING },
-			/* Firmware would enable MTRRs with write-back as the default type. */
-			{ .index = MSR_MTRR_DEF_TYPE, .data = MTRR_DEF_TYPE_ENABLE_WB },
-		},
+	static const struct kvm_msr_entry entries[] = {
+		{ .index = MSR_IA32_MISC_ENABLE, .data = MSR_IA32_MISC_ENABLE_FAST_STRING },
+		/* Firmware would enable MTRRs with write-back as the default type. */
+		{ .index = MSR_MTRR_DEF_TYPE, .data = MTRR_DEF_TYPE_ENABLE_WB },
 	};
-	int n = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
+	union {
+		struct kvm_msrs hdr;
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(entries)];
+	} msrs = { .hdr.nmsrs = ARRAY_SIZE(entries) };
+	int n;
 
+	memcpy(msrs.bytes + sizeof(struct kvm_msrs), entries, sizeof(entries));
+	n = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
 	if (n < 0)
 		return -errno;
-	if (n != 2)
-		log_warn("vcpu %d: KVM accepted only %d of 2 MSRs", vcpu->id, n);
+	if (n != (int)ARRAY_SIZE(entries))
+		log_warn("vcpu %d: KVM accepted only %d of %zu MSRs", vcpu->id, n,
+			 ARRAY_SIZE(entries));
 	return 0;
 }
 

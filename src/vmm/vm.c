@@ -89,13 +89,11 @@ static int vm_common_init(struct vm *vm)
 	vm->stop_ev = event_new(vm->evb, vm->stop_fd, EV_READ | EV_PERSIST, on_stop, vm);
 	if (!vm->stop_ev || event_add(vm->stop_ev, NULL))
 		return -ENOMEM;
-	/* The routing table KVM starts with is ours from now on. */
-	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0)
-		return -errno;
+	/* KVM starts with the same irqchip routes; ours replace them on the first MSI update. */
 	return 0;
 }
 
-int vm_create(struct vm *vm, uint64_t ram_mib, int nr_vcpus)
+int vm_init(struct vm *vm, uint64_t ram_mib, int nr_vcpus)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
@@ -104,12 +102,11 @@ int vm_create(struct vm *vm, uint64_t ram_mib, int nr_vcpus)
 		vm->stop_fd = -1;
 		return -errno;
 	}
-	return vm_create_fd(vm, fd, ram_mib, nr_vcpus);
+	return vm_init_fd(vm, fd, ram_mib, nr_vcpus);
 }
 
-int vm_create_fd(struct vm *vm, int kvm_fd, uint64_t ram_mib, int nr_vcpus)
+int vm_init_fd(struct vm *vm, int kvm_fd, uint64_t ram_mib, int nr_vcpus)
 {
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	uint64_t ident = KVM_IDENTITY_MAP_ADDR;
 	int ret;
 
@@ -126,9 +123,13 @@ int vm_create_fd(struct vm *vm, int kvm_fd, uint64_t ram_mib, int nr_vcpus)
 		return -errno;
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0 ||
 	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0 ||
-	    ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ||
-	    ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+	    ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		return -errno;
+	/*
+	 * No PIT: with hardware-reduced ACPI Linux never programs one (its
+	 * timers are the LAPIC's TSC deadline and kvm-clock), and creating
+	 * KVM's PIT costs a kernel thread and ~3 ms of start-up.
+	 */
 	vm->cpu_count = nr_vcpus;
 	ret = guest_mem_alloc(&vm->mem, ram_mib << 20);
 	if (ret)
@@ -251,8 +252,11 @@ bool vm_handle_io_exit(struct vm *vm, struct kvm_run *run)
 
 		/* String I/O (rep outs/ins) arrives as count accesses. */
 		for (uint32_t i = 0; i < run->io.count; i++)
-			bus_access(&vm->pio, run->io.port, data + (size_t)i * run->io.size,
-				   run->io.size, write);
+			if (!bus_access(&vm->pio, run->io.port, data + (size_t)i * run->io.size,
+					run->io.size, write) &&
+			    run->io.port != 0x80)
+				log_debug("vm: unclaimed port %s 0x%x (%u bytes)",
+					  write ? "write" : "read", run->io.port, run->io.size);
 		return true;
 	}
 	if (run->exit_reason == KVM_EXIT_MMIO) {
@@ -289,8 +293,12 @@ int vm_msi_route_alloc(struct vm *vm, uint32_t *gsi)
 	e->gsi = vm->next_gsi++;
 	e->type = KVM_IRQ_ROUTING_MSI;
 	*gsi = e->gsi;
-	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, vm->routes) < 0)
-		ret = -errno;
+	/*
+	 * Not handed to KVM yet: each KVM_SET_GSI_ROUTING waits for an SRCU
+	 * grace period (milliseconds). The table goes to KVM with the first
+	 * vm_msi_route_set(), before any of these GSIs can fire; an irqfd may
+	 * be bound to a GSI KVM does not route yet.
+	 */
 out:
 	pthread_mutex_unlock(&vm->irq_lock);
 	return ret;

@@ -83,17 +83,16 @@ struct vm {
 	 */
 	int (*vcpu_thread_init)(struct vcpu *vcpu);
 	int (*loop_thread_init)(struct vm *vm);
-	void *hook_data;
 };
 
 /*
  * Creates a VM with ram_mib MiB of RAM and nr_vcpus vCPUs: KVM in-kernel
- * irqchip (PIC, IOAPIC, LAPICs), PIT, memory slots, and the event loop.
+ * irqchip (PIC, IOAPIC, LAPICs), memory slots, and the event loop.
  */
-int vm_create(struct vm *vm, uint64_t ram_mib, int nr_vcpus) __must_check;
+int vm_init(struct vm *vm, uint64_t ram_mib, int nr_vcpus) __must_check;
 
 /* The same with an already open /dev/kvm (the jail passes it); the VM owns kvm_fd. */
-int vm_create_fd(struct vm *vm, int kvm_fd, uint64_t ram_mib, int nr_vcpus) __must_check;
+int vm_init_fd(struct vm *vm, int kvm_fd, uint64_t ram_mib, int nr_vcpus) __must_check;
 
 /*
  * Wraps a VM a test already created (fds and one RAM region at gpa 0 stay the

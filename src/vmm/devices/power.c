@@ -17,7 +17,7 @@ static void acpi_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, boo
 	struct vm *vm = opaque;
 
 	if (!write) {
-		memset(data, 0, len);	/* sleep status: nothing to report */
+		memset(data, 0, len); /* sleep status: nothing to report */
 		return;
 	}
 	if (off == ACPI_SLEEP_CTL_PORT - ACPI_SLEEP_CTL_PORT && (data[0] & SLP_EN)) {

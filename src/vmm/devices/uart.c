@@ -10,8 +10,8 @@
 #include "common/log.h"
 
 enum {
-	REG_RBR_THR = 0,	/* DLAB: divisor latch low */
-	REG_IER = 1,		/* DLAB: divisor latch high */
+	REG_RBR_THR = 0, /* DLAB: divisor latch low */
+	REG_IER = 1, /* DLAB: divisor latch high */
 	REG_IIR_FCR = 2,
 	REG_LCR = 3,
 	REG_MCR = 4,
@@ -44,7 +44,7 @@ struct uart {
 	uint32_t irq;
 	struct console *con;
 	bool irq_level;
-	bool thri_pending;	/* the transmitter-empty interrupt is latched */
+	bool thri_pending; /* the transmitter-empty interrupt is latched */
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	uint8_t rx[UART_RX_FIFO];
 	unsigned int rx_head, rx_count;
@@ -68,9 +68,12 @@ static void uart_update_irq(struct uart *u)
 
 	if (level == u->irq_level)
 		return;
+	int ret;
+
 	u->irq_level = level;
-	if (vm_irq_line(u->vm, u->irq, level))
-		log_warn("uart: setting IRQ %u: %s", u->irq, strerror(errno));
+	ret = vm_irq_line(u->vm, u->irq, level);
+	if (ret)
+		log_warn("uart: setting IRQ %u: %s", u->irq, strerror(-ret));
 }
 
 static void uart_push_rx(struct uart *u, uint8_t c)
@@ -170,7 +173,7 @@ static void uart_write(struct uart *u, uint64_t reg, uint8_t v)
 		u->scr = v;
 		break;
 	default:
-		break;	/* LSR and MSR are read-only */
+		break; /* LSR and MSR are read-only */
 	}
 }
 
@@ -215,8 +218,8 @@ int uart_new(struct vm *vm, uint16_t base, uint32_t irq, struct console *con, st
 	u->vm = vm;
 	u->irq = irq;
 	u->con = con;
-	u->mcr = 0x08;	/* OUT2 */
-	u->lcr = 0x03;	/* 8N1 */
+	u->mcr = 0x08; /* OUT2 */
+	u->lcr = 0x03; /* 8N1 */
 	pthread_mutex_init(&u->lock, NULL);
 	ret = bus_register(&vm->pio, base, 8, uart_io, u);
 	if (ret) {

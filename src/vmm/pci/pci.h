@@ -55,11 +55,11 @@ struct pci_dev_ops {
 
 struct pci_dev {
 	uint8_t cfg[PCI_CFG_SIZE];
-	uint8_t wmask[PCI_CFG_SIZE];	/* bits the guest may write */
+	uint8_t wmask[PCI_CFG_SIZE]; /* bits the guest may write */
 	uint64_t bar_size[PCI_NR_BARS];
-	uint64_t bar_active[PCI_NR_BARS];	/* decoded address, 0 if none */
-	uint8_t cap_next;		/* where the next capability goes */
-	uint8_t *cap_link;		/* the pointer to patch when adding one */
+	uint64_t bar_active[PCI_NR_BARS]; /* decoded address, 0 if none */
+	uint8_t cap_next; /* where the next capability goes */
+	uint8_t *cap_link; /* the pointer to patch when adding one */
 	int slot;
 	const struct pci_dev_ops *ops;
 	void *priv;

@@ -12,6 +12,7 @@
 #define VIRTIO_BLK_F_RO 5
 #define VIRTIO_BLK_F_BLK_SIZE 6
 #define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_TOPOLOGY 10
 #define VIRTIO_BLK_F_DISCARD 13
 
 #define VIRTIO_BLK_T_IN 0
@@ -46,7 +47,7 @@ struct virtio_blk {
 	struct blockdev *bd;
 	char serial[VIRTIO_BLK_ID_BYTES];
 	uint8_t config[BLK_CONFIG_SIZE];
-	struct iovec data_iov[VIRTQ_MAX_CHAIN];	/* scratch: one request's data buffers */
+	struct iovec data_iov[VIRTQ_MAX_CHAIN]; /* scratch: one request's data buffers */
 };
 
 static void blk_config_read(struct virtio_dev *v, uint32_t off, uint8_t *data, uint32_t len)
@@ -63,7 +64,7 @@ static int blk_discard(struct virtio_blk *b, struct virtq_chain *c)
 	uint64_t nr = (c->out_len - skip) / sizeof(seg);
 
 	if (!b->bd->ops->discard || b->bd->read_only)
-		return VIRTIO_BLK_S_UNSUPP;
+		return VIRTIO_BLK_S_UNSUPP; /* only when the feature was not offered */
 	if (nr == 0 || nr > BLK_MAX_DISCARD_SEG || (c->out_len - skip) % sizeof(seg))
 		return VIRTIO_BLK_S_IOERR;
 	for (uint64_t i = 0; i < nr; i++) {
@@ -72,8 +73,8 @@ static int blk_discard(struct virtio_blk *b, struct virtq_chain *c)
 		    blockdev_check_range(b->bd, seg.sector * BLOCKDEV_SECTOR_SIZE,
 					 (uint64_t)seg.num_sectors * BLOCKDEV_SECTOR_SIZE, true))
 			return VIRTIO_BLK_S_IOERR;
-		if (b->bd->ops->discard(b->bd, seg.sector * BLOCKDEV_SECTOR_SIZE,
-					(uint64_t)seg.num_sectors * BLOCKDEV_SECTOR_SIZE))
+		if (blockdev_discard(b->bd, seg.sector * BLOCKDEV_SECTOR_SIZE,
+				     (uint64_t)seg.num_sectors * BLOCKDEV_SECTOR_SIZE))
 			return VIRTIO_BLK_S_IOERR;
 	}
 	return VIRTIO_BLK_S_OK;
@@ -187,7 +188,7 @@ static void blk_queue_notify(struct virtio_dev *v, unsigned int q)
 static const struct virtio_dev_ops blk_ops = {
 	.name = "virtio-blk",
 	.device_type = 2,
-	.pci_class = 0x018000,	/* mass storage, other */
+	.pci_class = 0x018000, /* mass storage, other */
 	.config_read = blk_config_read,
 	.queue_notify = blk_queue_notify,
 };
@@ -201,11 +202,23 @@ static void blk_fill_config(struct virtio_blk *b)
 {
 	uint64_t sectors = b->bd->size / BLOCKDEV_SECTOR_SIZE;
 
-	memcpy(b->config + 0, &sectors, 8);		/* capacity */
-	put32(b->config + 12, BLK_SEG_MAX);		/* seg_max */
-	put32(b->config + 20, b->bd->block_size);	/* blk_size */
+	uint32_t phys = b->bd->block_size / BLOCKDEV_SECTOR_SIZE;
+	uint16_t min_io = (uint16_t)phys;
+	uint8_t exp = 0;
+
+	while ((2u << exp) <= phys)
+		exp++;
+	memcpy(b->config + 0, &sectors, 8); /* capacity */
+	put32(b->config + 12, BLK_SEG_MAX); /* seg_max */
+	/*
+	 * blk_size is the logical block size: always 512, so any file system
+	 * on the image mounts. The backend's preferred size is the physical one.
+	 */
+	put32(b->config + 20, BLOCKDEV_SECTOR_SIZE);
+	b->config[24] = exp; /* physical_block_exp */
+	memcpy(b->config + 26, &min_io, 2); /* min_io_size */
 	put32(b->config + 36, UINT32_MAX / BLOCKDEV_SECTOR_SIZE); /* max_discard_sectors */
-	put32(b->config + 40, BLK_MAX_DISCARD_SEG);	/* max_discard_seg */
+	put32(b->config + 40, BLK_MAX_DISCARD_SEG); /* max_discard_seg */
 	put32(b->config + 44, b->bd->block_size / BLOCKDEV_SECTOR_SIZE); /* discard alignment */
 }
 
@@ -214,7 +227,7 @@ int virtio_blk_new(struct vm *vm, struct pci_bus *bus, struct blockdev *bd, cons
 {
 	struct virtio_blk *b = calloc(1, sizeof(*b));
 	uint64_t features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-			    (1ull << VIRTIO_BLK_F_FLUSH);
+			    (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_TOPOLOGY);
 	int ret;
 
 	if (!b) {

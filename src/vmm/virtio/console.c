@@ -36,7 +36,7 @@ struct ctrl_msg {
 	uint32_t id;
 	uint16_t event;
 	uint16_t value;
-	char name[PORT_NAME_MAX];	/* PORT_NAME only, sent after the header */
+	char name[PORT_NAME_MAX]; /* PORT_NAME only, sent after the header */
 };
 
 struct vc_port {
@@ -47,16 +47,16 @@ struct vc_port {
 	bool listen;
 	int listen_fd, fd;
 	struct event *listen_ev, *read_ev, *write_ev;
-	bool reading;		/* read_ev is armed */
-	bool guest_ready;	/* the driver sent PORT_READY */
-	uint8_t *out;		/* bytes the socket did not take yet */
+	bool reading; /* read_ev is armed */
+	bool guest_ready; /* the driver sent PORT_READY */
+	uint8_t *out; /* bytes the socket did not take yet */
 	size_t out_len, out_off;
 };
 
 struct virtio_console {
 	struct virtio_dev vdev;
 	struct console *con;
-	unsigned int nr_ports;	/* including port 0 */
+	unsigned int nr_ports; /* including port 0 */
 	struct vc_port *ports;
 	struct ctrl_msg pending[CTRL_PENDING_MAX];
 	unsigned int pending_head, pending_count;
@@ -161,8 +161,7 @@ static void ctrl_handle(struct virtio_console *vc, const uint8_t *msg)
 	if (m.event == CTRL_PORT_READY && m.value == 1) {
 		vc->ports[m.id].guest_ready = true;
 		port_ready(vc, &vc->ports[m.id]);
-	}
-	else if (m.event == CTRL_PORT_OPEN && m.id == 0)
+	} else if (m.event == CTRL_PORT_OPEN && m.id == 0)
 		/* Typed input goes to hvc0 while the guest has it open. */
 		console_select_sink(vc->con, m.value ? CONSOLE_SINK_HVC : CONSOLE_SINK_UART);
 }
@@ -304,7 +303,7 @@ static bool port_send(struct vc_port *p, const struct virtq_chain *c)
 		return true;
 	}
 	if (p->fd < 0)
-		return true;	/* nobody on the host side: the bytes are dropped */
+		return true; /* nobody on the host side: the bytes are dropped */
 	if (c->out_len > OUT_PENDING_MAX)
 		return true;
 	p->out = malloc(c->out_len ? c->out_len : 1);
@@ -324,7 +323,7 @@ static void port_tx(struct virtio_console *vc, struct vc_port *p)
 	int ret;
 
 	if (p->out)
-		return;	/* the socket is still full */
+		return; /* the socket is still full */
 	do {
 		while ((ret = virtq_pop(&v->vqs[q], c, &err)) == 1) {
 			bool done = port_send(p, c);
@@ -366,7 +365,7 @@ static void on_port_accept(evutil_socket_t fd, short what, void *arg)
 		return;
 	pthread_mutex_lock(&v->lock);
 	if (p->fd >= 0) {
-		close(c);	/* one client at a time */
+		close(c); /* one client at a time */
 	} else if (port_attach_fd(p, c)) {
 		port_disconnect(p);
 	} else if (p->guest_ready) {
@@ -421,7 +420,7 @@ static void vc_queue_notify(struct virtio_dev *v, unsigned int q)
 	} else if (port < vc->nr_ports && q == tx_queue(port)) {
 		port_tx(vc, &vc->ports[port]);
 	} else if (port == 0) {
-		console_rx_ready(vc->con);	/* hvc0 has buffers for typed input again */
+		console_rx_ready(vc->con); /* hvc0 has buffers for typed input again */
 	} else if (port < vc->nr_ports) {
 		port_arm_read(&vc->ports[port]);
 	}
@@ -450,8 +449,7 @@ static void vc_config_read(struct virtio_dev *v, uint32_t off, uint8_t *data, ui
 	memcpy(data, vc->config + off, len);
 }
 
-static void vc_config_write(struct virtio_dev *v, uint32_t off, const uint8_t *data,
-			    uint32_t len)
+static void vc_config_write(struct virtio_dev *v, uint32_t off, const uint8_t *data, uint32_t len)
 {
 	struct virtio_console *vc = v->priv;
 
@@ -463,7 +461,7 @@ static void vc_config_write(struct virtio_dev *v, uint32_t off, const uint8_t *d
 static const struct virtio_dev_ops vc_ops = {
 	.name = "virtio-console",
 	.device_type = 3,
-	.pci_class = 0x078000,	/* communication, other */
+	.pci_class = 0x078000, /* communication, other */
 	.config_read = vc_config_read,
 	.config_write = vc_config_write,
 	.queue_notify = vc_queue_notify,

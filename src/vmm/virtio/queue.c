@@ -168,7 +168,8 @@ bool virtq_enable_notify(struct virtq *vq)
 	if (!vq->ready)
 		return false;
 	if (vq->event_idx) {
-		uint16_t *avail_event = (uint16_t *)((uint8_t *)&vq->used[2] + 8 * (size_t)vq->size);
+		uint16_t *avail_event =
+			(uint16_t *)((uint8_t *)&vq->used[2] + 8 * (size_t)vq->size);
 
 		__atomic_store_n(avail_event, vq->last_avail, __ATOMIC_RELEASE);
 	}

@@ -40,17 +40,17 @@ struct virtq_desc {
 struct virtq {
 	const struct guest_mem *mem;
 	uint16_t max_size;
-	uint16_t size;		/* as the driver set it */
-	bool ready;		/* enabled and rings validated */
-	bool event_idx;		/* VIRTIO_F_EVENT_IDX negotiated */
-	bool indirect;		/* VIRTIO_F_INDIRECT_DESC negotiated */
+	uint16_t size; /* as the driver set it */
+	bool ready; /* enabled and rings validated */
+	bool event_idx; /* VIRTIO_F_EVENT_IDX negotiated */
+	bool indirect; /* VIRTIO_F_INDIRECT_DESC negotiated */
 	uint16_t msix_vector;
 	uint64_t desc_gpa, avail_gpa, used_gpa;
 	struct virtq_desc *desc;
-	uint16_t *avail;	/* flags, idx, ring[size], used_event */
-	uint16_t *used;		/* flags, idx, ring[size] of {u32 id, u32 len}, avail_event */
-	uint16_t last_avail;	/* next avail entry to consume */
-	uint16_t used_idx;	/* next used entry to fill */
+	uint16_t *avail; /* flags, idx, ring[size], used_event */
+	uint16_t *used; /* flags, idx, ring[size] of {u32 id, u32 len}, avail_event */
+	uint16_t last_avail; /* next avail entry to consume */
+	uint16_t used_idx; /* next used entry to fill */
 	uint16_t signalled_used;
 	bool signalled_valid;
 };

@@ -51,7 +51,8 @@ static void rng_queue_notify(struct virtio_dev *v, unsigned int q)
 	do {
 		while ((ret = virtq_pop(vq, c, &err)) == 1) {
 			if (c->nr_out) {
-				virtio_needs_reset(v, "entropy request with a device-readable buffer");
+				virtio_needs_reset(v,
+						   "entropy request with a device-readable buffer");
 				return;
 			}
 			n = rng_fill(c);

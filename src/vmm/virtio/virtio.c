@@ -16,6 +16,7 @@
 #define VIRTIO_PCI_CAP_NOTIFY 2
 #define VIRTIO_PCI_CAP_ISR 3
 #define VIRTIO_PCI_CAP_DEVICE 4
+#define VIRTIO_PCI_CAP_PCI_CFG 5
 
 #define MSIX_CTRL_ENABLE 0x8000
 #define MSIX_CTRL_MASKALL 0x4000
@@ -177,8 +178,7 @@ static void write_status(struct virtio_dev *v, uint8_t s)
 	}
 	if (added & VIRTIO_STATUS_FEATURES_OK) {
 		/* Only a subset of what we offer, and always the modern interface. */
-		if ((v->driver_features & ~v->host_features) ||
-		    !virtio_has(v, VIRTIO_F_VERSION_1))
+		if ((v->driver_features & ~v->host_features) || !virtio_has(v, VIRTIO_F_VERSION_1))
 			s &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 		for (unsigned int q = 0; q < v->nr_queues; q++) {
 			v->vqs[q].event_idx = virtio_has(v, VIRTIO_F_EVENT_IDX);
@@ -213,12 +213,14 @@ static void common_read(struct virtio_dev *v, uint64_t off, uint8_t *data, uint3
 	uint16_t u16;
 
 	memcpy(c + 0, &v->dev_feature_select, 4);
-	u32 = v->dev_feature_select < 2 ? (uint32_t)(v->host_features >>
-						      (32 * v->dev_feature_select)) : 0;
+	u32 = v->dev_feature_select < 2 ?
+		      (uint32_t)(v->host_features >> (32 * v->dev_feature_select)) :
+		      0;
 	memcpy(c + 4, &u32, 4);
 	memcpy(c + 8, &v->drv_feature_select, 4);
-	u32 = v->drv_feature_select < 2 ? (uint32_t)(v->driver_features >>
-						      (32 * v->drv_feature_select)) : 0;
+	u32 = v->drv_feature_select < 2 ?
+		      (uint32_t)(v->driver_features >> (32 * v->drv_feature_select)) :
+		      0;
 	memcpy(c + 12, &u32, 4);
 	memcpy(c + 16, &v->config_vector, 2);
 	u16 = (uint16_t)v->nr_queues;
@@ -251,8 +253,8 @@ static void set_u64_part(uint64_t *reg, uint64_t off, const uint8_t *data, uint3
 	memcpy(reg, b, 8);
 }
 
-static void queue_write(struct virtio_dev *v, struct virtq *vq, uint64_t off,
-			const uint8_t *data, uint32_t len)
+static void queue_write(struct virtio_dev *v, struct virtq *vq, uint64_t off, const uint8_t *data,
+			uint32_t len)
 {
 	uint16_t u16 = 0;
 	const char *err = NULL;
@@ -271,8 +273,9 @@ static void queue_write(struct virtio_dev *v, struct virtq *vq, uint64_t off,
 		if (virtq_start(vq, &err))
 			virtio_needs_reset(v, "queue %u: %s", v->queue_select, err);
 	} else if (off >= 32 && off + len <= 56 && (len == 4 || len == 8) && off % len == 0) {
-		uint64_t *reg = off < 40 ? &vq->desc_gpa : off < 48 ? &vq->avail_gpa :
-								     &vq->used_gpa;
+		uint64_t *reg = off < 40 ? &vq->desc_gpa :
+				off < 48 ? &vq->avail_gpa :
+					   &vq->used_gpa;
 
 		set_u64_part(reg, off % 8, data, len);
 	}
@@ -335,7 +338,7 @@ static void virtio_bar_io(struct pci_dev *d, int bar, uint64_t off, uint8_t *dat
 		else
 			common_read(v, off, data, len);
 	} else if (off == VIRTIO_ISR_OFF && !write) {
-		data[0] = v->isr;	/* reading acknowledges */
+		data[0] = v->isr; /* reading acknowledges */
 		v->isr = 0;
 	} else if (off >= VIRTIO_DEVCFG_OFF && off - VIRTIO_DEVCFG_OFF < v->config_size) {
 		off -= VIRTIO_DEVCFG_OFF;
@@ -349,8 +352,8 @@ static void virtio_bar_io(struct pci_dev *d, int bar, uint64_t off, uint8_t *dat
 		   off < VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT * (uint64_t)v->nr_queues) {
 		/* Reaches here only without an ioeventfd: hand over to the loop. */
 		if (write)
-			virtio_kick_queue(v, (unsigned int)((off - VIRTIO_NOTIFY_OFF) /
-							    VIRTIO_NOTIFY_MULT));
+			virtio_kick_queue(
+				v, (unsigned int)((off - VIRTIO_NOTIFY_OFF) / VIRTIO_NOTIFY_MULT));
 	} else if (off >= VIRTIO_MSIX_TABLE_OFF && off < VIRTIO_MSIX_PBA_OFF) {
 		msix_table_io(v, off - VIRTIO_MSIX_TABLE_OFF, data, len, write);
 	} else if (off >= VIRTIO_MSIX_PBA_OFF && off < VIRTIO_MSIX_PBA_OFF + 8 && !write) {
@@ -370,20 +373,52 @@ static void virtio_bar_moved(struct pci_dev *d, int bar, uint64_t addr)
 	for (unsigned int q = 0; q < v->nr_queues; q++) {
 		uint64_t qoff = VIRTIO_NOTIFY_OFF + (uint64_t)q * VIRTIO_NOTIFY_MULT;
 
-		if (v->notify_base && vm_ioeventfd(v->vm, v->notify_fd[q], v->notify_base + qoff,
-						   false))
+		if (v->notify_base &&
+		    vm_ioeventfd(v->vm, v->notify_fd[q], v->notify_base + qoff, false))
 			log_warn("%s: removing ioeventfd: %s", v->name, strerror(errno));
 		if (addr && vm_ioeventfd(v->vm, v->notify_fd[q], addr + qoff, true))
-			log_warn("%s: ioeventfd for queue %u: %s (falling back to exits)",
-				 v->name, q, strerror(errno));
+			log_warn("%s: ioeventfd for queue %u: %s (falling back to exits)", v->name,
+				 q, strerror(errno));
 	}
 	v->notify_base = addr;
 	pthread_mutex_unlock(&v->lock);
 }
 
+/*
+ * The configuration access capability: BAR 0 through a 4-byte window in
+ * config space (for drivers that cannot map the BAR). Only aligned 1, 2 or
+ * 4-byte accesses inside BAR 0 are performed; anything else is ignored.
+ */
+static bool cfg_window(struct virtio_dev *v, uint32_t *off, uint32_t *len)
+{
+	uint8_t c = v->cfg_cap;
+
+	*off = pci_cfg_get(&v->pci, c + 8u, 4);
+	*len = pci_cfg_get(&v->pci, c + 12u, 4);
+	return v->pci.cfg[c + 4] == 0 && (*len == 1 || *len == 2 || *len == 4) &&
+	       *off % *len == 0 && range_ok(*off, *len, VIRTIO_BAR_SIZE);
+}
+
+static void virtio_cfg_read(struct pci_dev *d, uint32_t off, uint32_t len)
+{
+	struct virtio_dev *v = to_vdev(d);
+	uint32_t boff, blen;
+	uint8_t data[4] = { 0 };
+
+	if (off + len <= v->cfg_cap + 16u || off >= v->cfg_cap + 20u)
+		return;
+	if (cfg_window(v, &boff, &blen))
+		virtio_bar_io(d, 0, boff, data, blen, false);
+	memcpy(&d->cfg[v->cfg_cap + 16], data, 4);
+}
+
 static void virtio_cfg_written(struct pci_dev *d, uint32_t off, uint32_t len)
 {
 	struct virtio_dev *v = to_vdev(d);
+	uint32_t boff, blen;
+
+	if (off + len > v->cfg_cap + 16u && off < v->cfg_cap + 20u && cfg_window(v, &boff, &blen))
+		virtio_bar_io(d, 0, boff, &d->cfg[v->cfg_cap + 16], blen, true);
 
 	/* MSI-X enable or function mask changed: re-evaluate every vector. */
 	if (off <= v->msix_cap + 3u && off + len > v->msix_cap + 2u) {
@@ -398,13 +433,17 @@ static const struct pci_dev_ops virtio_pci_ops = {
 	.bar_io = virtio_bar_io,
 	.bar_moved = virtio_bar_moved,
 	.cfg_written = virtio_cfg_written,
+	.cfg_read = virtio_cfg_read,
 };
 
 static int add_caps(struct virtio_dev *v)
 {
 	uint8_t cap[20] = { 0 };
 	uint32_t u32;
-	static const struct { uint8_t type; uint32_t off; } regions[] = {
+	static const struct {
+		uint8_t type;
+		uint32_t off;
+	} regions[] = {
 		{ VIRTIO_PCI_CAP_COMMON, VIRTIO_COMMON_OFF },
 		{ VIRTIO_PCI_CAP_ISR, VIRTIO_ISR_OFF },
 		{ VIRTIO_PCI_CAP_DEVICE, VIRTIO_DEVCFG_OFF },
@@ -413,16 +452,16 @@ static int add_caps(struct virtio_dev *v)
 
 	for (size_t i = 0; i < ARRAY_SIZE(regions); i++) {
 		uint32_t size = regions[i].type == VIRTIO_PCI_CAP_COMMON ? VIRTIO_COMMON_SIZE :
-				regions[i].type == VIRTIO_PCI_CAP_ISR ? 1 :
-				regions[i].type == VIRTIO_PCI_CAP_DEVICE ?
-									      MAX(v->config_size, 4u) :
-									      VIRTIO_NOTIFY_MULT * v->nr_queues;
+				regions[i].type == VIRTIO_PCI_CAP_ISR	 ? 1 :
+				regions[i].type == VIRTIO_PCI_CAP_DEVICE ? MAX(v->config_size, 4u) :
+									   VIRTIO_NOTIFY_MULT *
+										   v->nr_queues;
 		uint8_t len = regions[i].type == VIRTIO_PCI_CAP_NOTIFY ? 20 : 16;
 
 		memset(cap, 0, sizeof(cap));
 		cap[2] = len;
 		cap[3] = regions[i].type;
-		cap[4] = 0;	/* BAR 0 */
+		cap[4] = 0; /* BAR 0 */
 		memcpy(cap + 8, &regions[i].off, 4);
 		memcpy(cap + 12, &size, 4);
 		u32 = VIRTIO_NOTIFY_MULT;
@@ -442,6 +481,15 @@ static int add_caps(struct virtio_dev *v)
 	if (!v->msix_cap)
 		return -ENOSPC;
 	v->pci.wmask[v->msix_cap + 3] = (MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL) >> 8;
+	memset(cap, 0, sizeof(cap));
+	cap[2] = 20;
+	cap[3] = VIRTIO_PCI_CAP_PCI_CFG;
+	v->cfg_cap = pci_dev_add_cap(&v->pci, PCI_CAP_ID_VNDR, cap, 20);
+	if (!v->cfg_cap)
+		return -ENOSPC;
+	/* bar, offset, length and the data window are the driver's to write. */
+	v->pci.wmask[v->cfg_cap + 4] = 0xff;
+	memset(&v->pci.wmask[v->cfg_cap + 8], 0xff, 12);
 	return 0;
 }
 
@@ -465,8 +513,8 @@ static int init_vectors_and_queues(struct virtio_dev *v, uint16_t queue_size)
 		v->notify_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (v->notify_fd[q] < 0)
 			return -errno;
-		v->notify_ev[q] = event_new(v->vm->evb, v->notify_fd[q], EV_READ | EV_PERSIST,
-					    on_notify, v);
+		v->notify_ev[q] =
+			event_new(v->vm->evb, v->notify_fd[q], EV_READ | EV_PERSIST, on_notify, v);
 		if (!v->notify_ev[q] || event_add(v->notify_ev[q], NULL))
 			return -ENOMEM;
 	}

@@ -13,7 +13,7 @@
  * DEVICE_NEEDS_RESET and stops the device until the driver resets it.
  *
  * Not implemented: legacy (0.9.5) interface, INTx (MSI-X only; the driver
- * falls back to no interrupts), the PCI configuration access capability.
+ * falls back to no interrupts).
  */
 #ifndef POCKETVM_VMM_VIRTIO_VIRTIO_H
 #define POCKETVM_VMM_VIRTIO_VIRTIO_H
@@ -61,12 +61,11 @@ struct virtio_dev;
 
 struct virtio_dev_ops {
 	const char *name;
-	uint16_t device_type;	/* virtio device ID: 2 block, 3 console, 4 entropy */
+	uint16_t device_type; /* virtio device ID: 2 block, 3 console, 4 entropy */
 	uint32_t pci_class;
 	void (*config_read)(struct virtio_dev *v, uint32_t off, uint8_t *data, uint32_t len);
 	/* May be NULL: the configuration is read-only. */
-	void (*config_write)(struct virtio_dev *v, uint32_t off, const uint8_t *data,
-			     uint32_t len);
+	void (*config_write)(struct virtio_dev *v, uint32_t off, const uint8_t *data, uint32_t len);
 	/* The driver notified queue q (or the device asked for a rerun). */
 	void (*queue_notify)(struct virtio_dev *v, unsigned int q);
 	/* DRIVER_OK was set: queues are live. May be NULL. */
@@ -85,7 +84,7 @@ struct virtio_dev {
 	pthread_mutex_t lock;
 	const struct virtio_dev_ops *ops;
 	void *priv;
-	char name[32];		/* "virtio-blk@00:02.0", for log lines */
+	char name[32]; /* "virtio-blk@00:02.0", for log lines */
 
 	uint64_t host_features;
 	uint64_t driver_features;
@@ -96,22 +95,23 @@ struct virtio_dev {
 	uint16_t config_vector;
 	uint16_t queue_select;
 	uint32_t config_size;
-	bool broken;		/* NEEDS_RESET: ignore the queues until reset */
+	bool broken; /* NEEDS_RESET: ignore the queues until reset */
 
 	unsigned int nr_queues;
 	struct virtq vqs[VIRTIO_MAX_QUEUES];
 	int notify_fd[VIRTIO_MAX_QUEUES];
 	struct event *notify_ev[VIRTIO_MAX_QUEUES];
-	uint64_t notify_base;	/* BAR 0 address ioeventfds are registered at, 0: none */
+	uint64_t notify_base; /* BAR 0 address ioeventfds are registered at, 0: none */
 
 	unsigned int nr_vectors;
 	uint8_t msix_cap;
+	uint8_t cfg_cap; /* VIRTIO_PCI_CAP_PCI_CFG: BAR access via config space */
 	struct msix_entry msix[VIRTIO_MAX_VECTORS];
-	uint64_t msix_pending;	/* PBA */
+	uint64_t msix_pending; /* PBA */
 	int irq_fd[VIRTIO_MAX_VECTORS];
 	uint32_t gsi[VIRTIO_MAX_VECTORS];
 
-	struct virtq_chain *chain;	/* scratch for queue processing */
+	struct virtq_chain *chain; /* scratch for queue processing */
 };
 
 /*

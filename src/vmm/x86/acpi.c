@@ -82,9 +82,9 @@ static void header(struct tbl *t, const char *sig, uint8_t rev)
 {
 	memset(t, 0, sizeof(*t));
 	put(t, sig, 4);
-	put32(t, 0);		/* length, fixed up by finish() */
+	put32(t, 0); /* length, fixed up by finish() */
 	put8(t, rev);
-	put8(t, 0);		/* checksum */
+	put8(t, 0); /* checksum */
 	put(t, "PCKTVM", 6);
 	put(t, "POCKETVM", 8);
 	put32(t, 1);
@@ -136,15 +136,16 @@ static void aml_block(struct tbl *t, const uint8_t *op, size_t oplen, const char
 
 static void aml_name_eisaid(struct tbl *t, const char *name, const char id[8])
 {
-	uint16_t vendor = (uint16_t)(((id[0] - 0x40) << 10) | ((id[1] - 0x40) << 5) |
-				     (id[2] - 0x40));
+	uint16_t vendor =
+		(uint16_t)(((id[0] - 0x40) << 10) | ((id[1] - 0x40) << 5) | (id[2] - 0x40));
 	unsigned int product = 0;
 
 	for (int i = 3; i < 7; i++)
-		product = product * 16 + (unsigned int)(id[i] <= '9' ? id[i] - '0' : id[i] - 'A' + 10);
-	put8(t, 0x08);		/* NameOp */
+		product = product * 16 +
+			  (unsigned int)(id[i] <= '9' ? id[i] - '0' : id[i] - 'A' + 10);
+	put8(t, 0x08); /* NameOp */
 	put(t, name, 4);
-	put8(t, 0x0c);		/* DWordConst, EISA IDs are stored big-endian */
+	put8(t, 0x0c); /* DWordConst, EISA IDs are stored big-endian */
 	put8(t, (uint8_t)(vendor >> 8));
 	put8(t, (uint8_t)vendor);
 	put8(t, (uint8_t)(product >> 8));
@@ -155,7 +156,7 @@ static void aml_name_zero(struct tbl *t, const char *name)
 {
 	put8(t, 0x08);
 	put(t, name, 4);
-	put8(t, 0x00);		/* ZeroOp */
+	put8(t, 0x00); /* ZeroOp */
 }
 
 /* Word address space descriptor (bus numbers or I/O ports), as a producer. */
@@ -164,12 +165,12 @@ static void res_word(struct tbl *t, uint8_t type, uint8_t tflags, uint16_t min, 
 	put8(t, 0x88);
 	put16(t, 13);
 	put8(t, type);
-	put8(t, 0x0c);		/* MinFixed | MaxFixed, producer */
+	put8(t, 0x0c); /* MinFixed | MaxFixed, producer */
 	put8(t, tflags);
-	put16(t, 0);		/* granularity */
+	put16(t, 0); /* granularity */
 	put16(t, min);
 	put16(t, max);
-	put16(t, 0);		/* translation */
+	put16(t, 0); /* translation */
 	put16(t, (uint16_t)(max - min + 1));
 }
 
@@ -177,9 +178,9 @@ static void res_dword_mem(struct tbl *t, uint32_t min, uint32_t max)
 {
 	put8(t, 0x87);
 	put16(t, 23);
-	put8(t, 0);		/* memory */
+	put8(t, 0); /* memory */
 	put8(t, 0x0c);
-	put8(t, 0x01);		/* read-write, non-cacheable */
+	put8(t, 0x01); /* read-write, non-cacheable */
 	put32(t, 0);
 	put32(t, min);
 	put32(t, max);
@@ -187,34 +188,62 @@ static void res_dword_mem(struct tbl *t, uint32_t min, uint32_t max)
 	put32(t, max - min + 1);
 }
 
+static void aml_name_crs(struct tbl *t, struct tbl *res);
+
 static void build_crs(struct tbl *t, const struct acpi_layout *l)
 {
 	struct tbl res = { 0 };
 	static const uint8_t cf8[] = { 0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08 };
 
-	res_word(&res, 2, 0, 0, 0);		/* bus 0 only */
-	put(&res, cf8, sizeof(cf8));		/* the config ports themselves */
+	res_word(&res, 2, 0, 0, 0); /* bus 0 only */
+	put(&res, cf8, sizeof(cf8)); /* the config ports themselves */
 	res_word(&res, 1, 3, 0x0000, 0x0cf7);
 	res_word(&res, 1, 3, 0x0d00, 0xffff);
 	res_dword_mem(&res, (uint32_t)l->pci_mmio_base,
 		      (uint32_t)(l->pci_mmio_base + l->pci_mmio_size - 1));
-	put8(&res, 0x79);			/* end tag */
-	put8(&res, 0);
-
-	put8(t, 0x08);
-	put(t, "_CRS", 4);
-	put8(t, 0x11);				/* BufferOp */
-	aml_pkglen(t, 3 + res.len);
-	put8(t, 0x0b);				/* WordConst buffer size */
-	put16(t, (uint16_t)res.len);
-	put(t, res.b, res.len);
+	aml_name_crs(t, &res);
 }
 
-static uint64_t build_dsdt(const struct guest_mem *mem, uint64_t *gpa,
-			   const struct acpi_layout *l)
+/* Name(_CRS, ResourceTemplate() { res }) */
+static void aml_name_crs(struct tbl *t, struct tbl *res)
 {
-	static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x05, 0x02, 0x0a,
-				      ACPI_S5_SLP_TYP, 0x00 };
+	put8(res, 0x79); /* end tag */
+	put8(res, 0);
+	put8(t, 0x08);
+	put(t, "_CRS", 4);
+	put8(t, 0x11); /* BufferOp */
+	aml_pkglen(t, 3 + res->len);
+	put8(t, 0x0b); /* WordConst buffer size */
+	put16(t, (uint16_t)res->len);
+	put(t, res->b, res->len);
+}
+
+/*
+ * COM1 as an ACPI device: in hardware-reduced mode Linux maps no legacy
+ * IRQs by itself, so the UART's IRQ 4 must come from a _CRS.
+ */
+static void build_com1(struct tbl *sb)
+{
+	static const uint8_t device_op[] = { 0x5b, 0x82 };
+	static const uint8_t io[] = { 0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08 };
+	static const uint8_t irq4[] = { 0x22, 0x10, 0x00 }; /* IRQNoFlags() {4} */
+	struct tbl dev = { 0 }, res = { 0 };
+
+	aml_name_eisaid(&dev, "_HID", "PNP0501");
+	aml_name_zero(&dev, "_UID");
+	put(&res, io, sizeof(io));
+	put(&res, irq4, sizeof(irq4));
+	aml_name_crs(&dev, &res);
+	aml_block(sb, device_op, sizeof(device_op), "COM1", 4, &dev);
+	if (dev.overflow || res.overflow)
+		sb->overflow = true;
+}
+
+static uint64_t build_dsdt(const struct guest_mem *mem, uint64_t *gpa, const struct acpi_layout *l)
+{
+	static const uint8_t s5[] = { 0x08, '_',  'S',	'5',  '_',
+				      0x12, 0x05, 0x02, 0x0a, ACPI_S5_SLP_TYP,
+				      0x00 };
 	static const uint8_t scope_op[] = { 0x10 }, device_op[] = { 0x5b, 0x82 };
 	struct tbl t, dev = { 0 }, sb = { 0 };
 
@@ -226,6 +255,7 @@ static uint64_t build_dsdt(const struct guest_mem *mem, uint64_t *gpa,
 	aml_name_zero(&dev, "_UID");
 	build_crs(&dev, l);
 	aml_block(&sb, device_op, sizeof(device_op), "PCI0", 4, &dev);
+	build_com1(&sb);
 	aml_block(&t, scope_op, sizeof(scope_op), "\\_SB_", 5, &sb);
 	if (dev.overflow || sb.overflow)
 		return 0;
@@ -250,8 +280,8 @@ static uint64_t build_fadt(const struct guest_mem *mem, uint64_t *gpa, uint64_t 
 	t.len = FADT_LEN;
 	set32(&t, FADT_DSDT, (uint32_t)dsdt);
 	memcpy(t.b + FADT_IAPC_BOOT_ARCH, &boot_arch, 2);
-	set32(&t, FADT_FLAGS, FADT_F_HW_REDUCED | FADT_F_RESET_REG_SUP | FADT_F_PWR_BUTTON |
-				      FADT_F_SLP_BUTTON);
+	set32(&t, FADT_FLAGS,
+	      FADT_F_HW_REDUCED | FADT_F_RESET_REG_SUP | FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON);
 	gas_io8(&t, FADT_RESET_REG, ACPI_RESET_PORT);
 	t.b[FADT_RESET_VALUE] = ACPI_RESET_VALUE;
 	t.b[FADT_MINOR_REV] = 5;
@@ -268,19 +298,19 @@ static uint64_t build_madt(const struct guest_mem *mem, uint64_t *gpa, unsigned 
 
 	header(&t, "APIC", 4);
 	put32(&t, LAPIC_ADDR);
-	put32(&t, 0);			/* no dual 8259s: hardware-reduced */
+	put32(&t, 0); /* no dual 8259s: hardware-reduced */
 	for (unsigned int i = 0; i < nr_cpus; i++) {
 		uint8_t lapic[8] = { 0, 8, (uint8_t)i, (uint8_t)i, 1, 0, 0, 0 };
 
 		put(&t, lapic, sizeof(lapic));
 	}
-	put8(&t, 1);			/* IOAPIC */
+	put8(&t, 1); /* IOAPIC */
 	put8(&t, 12);
-	put8(&t, (uint8_t)nr_cpus);	/* its ID, distinct from every LAPIC's */
+	put8(&t, (uint8_t)nr_cpus); /* its ID, distinct from every LAPIC's */
 	put8(&t, 0);
 	put32(&t, IOAPIC_ADDR);
-	put32(&t, 0);			/* GSI base */
-	put8(&t, 4);			/* LAPIC NMI on LINT1 of every CPU */
+	put32(&t, 0); /* GSI base */
+	put8(&t, 4); /* LAPIC NMI on LINT1 of every CPU */
 	put8(&t, 6);
 	put8(&t, 0xff);
 	put16(&t, 0);

@@ -32,7 +32,7 @@
 
 struct acpi_layout {
 	unsigned int nr_cpus;
-	uint64_t pci_mmio_base;	/* 32-bit MMIO window for BARs */
+	uint64_t pci_mmio_base; /* 32-bit MMIO window for BARs */
 	uint64_t pci_mmio_size;
 };
 

@@ -22,6 +22,7 @@
 #define CMDLINE_ADDR 0x20000ull
 #define ACPI_ADDR 0xe0000ull
 #define EBDA_START 0x9fc00ull
+#define RESET_VECTOR 0xffff0ull
 #define HIGH_MEM 0x100000ull
 
 #define E820_RAM 1
@@ -53,9 +54,9 @@ struct e820_entry {
 static const uint64_t gdt[] = {
 	0,
 	0,
-	0x00af9b000000ffffull,	/* 0x10: 64-bit code (PVH: replaced by 32-bit code) */
-	0x00cf93000000ffffull,	/* 0x18: data */
-	0x00008b0000000067ull,	/* 0x20: TSS */
+	0x00af9b000000ffffull, /* 0x10: 64-bit code (PVH: replaced by 32-bit code) */
+	0x00cf93000000ffffull, /* 0x18: data */
+	0x00008b0000000067ull, /* 0x20: TSS */
 };
 
 static int build_e820(const struct guest_mem *mem, struct e820_entry *e)
@@ -123,25 +124,24 @@ static int load_initrd(struct vm *vm, const char *path, uint64_t kernel_end, uin
 	return ret;
 }
 
-static int write_pvh_start_info(struct vm *vm, uint64_t rsdp, uint64_t initrd,
-				uint64_t initrd_size)
+static int write_pvh_start_info(struct vm *vm, uint64_t rsdp, uint64_t initrd, uint64_t initrd_size)
 {
 	struct e820_entry e[E820_MAX];
 	int n = build_e820(&vm->mem, e);
-	uint32_t si[14] = { 0 };	/* struct hvm_start_info, version 1 */
+	uint32_t si[14] = { 0 }; /* struct hvm_start_info, version 1 */
 	int ret = 0;
 
 	si[0] = PVH_MAGIC;
 	si[1] = 1;
-	si[6] = (uint32_t)CMDLINE_ADDR;		/* cmdline_paddr */
-	memcpy(&si[8], &rsdp, 8);		/* rsdp_paddr */
-	si[10] = (uint32_t)START_INFO_MEMMAP;	/* memmap_paddr */
-	si[12] = (uint32_t)n;			/* memmap_entries */
+	si[6] = (uint32_t)CMDLINE_ADDR; /* cmdline_paddr */
+	memcpy(&si[8], &rsdp, 8); /* rsdp_paddr */
+	si[10] = (uint32_t)START_INFO_MEMMAP; /* memmap_paddr */
+	si[12] = (uint32_t)n; /* memmap_entries */
 	if (initrd_size) {
 		uint64_t mod[4] = { initrd, initrd_size, 0, 0 };
 
-		si[3] = 1;			/* nr_modules */
-		si[4] = (uint32_t)START_INFO_MODLIST;	/* modlist_paddr */
+		si[3] = 1; /* nr_modules */
+		si[4] = (uint32_t)START_INFO_MODLIST; /* modlist_paddr */
 		ret = guest_mem_write(&vm->mem, START_INFO_MODLIST, mod, sizeof(mod));
 	}
 	for (int i = 0; i < n && !ret; i++) {
@@ -221,6 +221,27 @@ static int load_cmdline(struct vm *vm, const char *cmdline, uint32_t max)
 	return guest_mem_write(&vm->mem, CMDLINE_ADDR, cmdline ? cmdline : "", len + 1);
 }
 
+/*
+ * The real-mode reset vector F000:FFF0. With hardware-reduced ACPI and no
+ * EFI, Linux's default reboot ends in a jump there (reboot=bios), where a
+ * PC's firmware would reset the machine: we do the same through the ACPI
+ * reset register. mov dx, port; mov al, value; out dx, al; hlt; jmp $-1.
+ */
+static int write_reset_vector(struct vm *vm)
+{
+	const uint8_t stub[] = { 0xba,
+				 ACPI_RESET_PORT & 0xff,
+				 ACPI_RESET_PORT >> 8,
+				 0xb0,
+				 ACPI_RESET_VALUE,
+				 0xee,
+				 0xf4,
+				 0xeb,
+				 0xfd };
+
+	return guest_mem_write(&vm->mem, RESET_VECTOR, stub, sizeof(stub));
+}
+
 int boot_load(struct vm *vm, const struct boot_config *bc)
 {
 	struct acpi_layout al = { (unsigned int)vm->cpu_count, bc->pci_mmio_base,
@@ -244,11 +265,12 @@ int boot_load(struct vm *vm, const struct boot_config *bc)
 	}
 	ret = load_cmdline(vm, bc->cmdline,
 			   ki.kind == KERNEL_BZIMAGE && ki.cmdline_size ?
-				   MIN(ki.cmdline_size + 1, BOOT_CMDLINE_MAX) : BOOT_CMDLINE_MAX);
+				   MIN(ki.cmdline_size + 1, BOOT_CMDLINE_MAX) :
+				   BOOT_CMDLINE_MAX);
 	if (ret)
 		return ret;
 	initrd_max = ki.kind == KERNEL_BZIMAGE && ki.initrd_addr_max ? ki.initrd_addr_max :
-								     MEM_HOLE_START - 1;
+								       MEM_HOLE_START - 1;
 	if (bc->initrd) {
 		ret = load_initrd(vm, bc->initrd, ki.end, initrd_max, &initrd, &initrd_size);
 		if (ret)
@@ -260,6 +282,8 @@ int boot_load(struct vm *vm, const struct boot_config *bc)
 		return -EINVAL;
 	}
 	ret = guest_mem_write(&vm->mem, GDT_ADDR, gdt, sizeof(gdt));
+	if (!ret)
+		ret = write_reset_vector(vm);
 	if (ret)
 		return ret;
 	vm->boot.gdt_gpa = GDT_ADDR;
@@ -279,35 +303,42 @@ int boot_load(struct vm *vm, const struct boot_config *bc)
 static struct kvm_segment segment(uint16_t sel, uint8_t type, bool l, bool db)
 {
 	return (struct kvm_segment){
-		.base = 0, .limit = 0xffffffff, .selector = sel, .type = type,
-		.present = 1, .dpl = 0, .db = db, .s = 1, .l = l, .g = 1,
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = sel,
+		.type = type,
+		.present = 1,
+		.dpl = 0,
+		.db = db,
+		.s = 1,
+		.l = l,
+		.g = 1,
 	};
 }
 
 int boot_setup_vcpu(struct vcpu *vcpu, const struct boot_state *bs)
 {
 	struct kvm_sregs sregs;
-	struct kvm_regs regs = { .rflags = 0x2, .rip = bs->entry, .rsi = bs->rsi,
-				 .rbx = bs->rbx };
+	struct kvm_regs regs = { .rflags = 0x2, .rip = bs->entry, .rsi = bs->rsi, .rbx = bs->rbx };
 
 	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	sregs.cs = segment(0x10, 0xb, bs->long_mode, !bs->long_mode);
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = segment(0x18, 0x3, false, true);
-	sregs.tr = (struct kvm_segment){ .selector = 0x20, .limit = 0x67, .type = 0xb,
-					 .present = 1 };
+	sregs.tr =
+		(struct kvm_segment){ .selector = 0x20, .limit = 0x67, .type = 0xb, .present = 1 };
 	sregs.gdt.base = bs->gdt_gpa;
 	sregs.gdt.limit = sizeof(gdt) - 1;
 	sregs.idt.base = 0;
 	sregs.idt.limit = 0;
-	sregs.cr0 = 0x11;	/* PE | ET */
+	sregs.cr0 = 0x11; /* PE | ET */
 	sregs.cr4 = 0;
 	sregs.efer = 0;
 	if (bs->long_mode) {
-		sregs.cr0 |= 0x80000000u;	/* PG */
+		sregs.cr0 |= 0x80000000u; /* PG */
 		sregs.cr3 = bs->pml4_gpa;
-		sregs.cr4 = 0x20;		/* PAE */
-		sregs.efer = 0x500;		/* LME | LMA */
+		sregs.cr4 = 0x20; /* PAE */
+		sregs.efer = 0x500; /* LME | LMA */
 	}
 	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;

@@ -19,12 +19,12 @@
 #include "common/util.h"
 #include "vmm/vm.h"
 
-#define BOOT_CMDLINE_MAX 2048	/* Linux's COMMAND_LINE_SIZE on x86 */
+#define BOOT_CMDLINE_MAX 2048 /* Linux's COMMAND_LINE_SIZE on x86 */
 
 struct boot_config {
 	const char *kernel;
-	const char *initrd;	/* may be NULL */
-	const char *cmdline;	/* may be NULL */
+	const char *initrd; /* may be NULL */
+	const char *cmdline; /* may be NULL */
 	uint64_t pci_mmio_base;
 	uint64_t pci_mmio_size;
 };

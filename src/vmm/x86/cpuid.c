@@ -16,8 +16,7 @@ static unsigned int order_base_2(unsigned int n)
 	return bits;
 }
 
-static void adjust_leaf_b(struct kvm_cpuid_entry2 *e, unsigned int apic_id,
-			  unsigned int nr_vcpus)
+static void adjust_leaf_b(struct kvm_cpuid_entry2 *e, unsigned int apic_id, unsigned int nr_vcpus)
 {
 	e->edx = apic_id;
 	switch (e->index) {

@@ -158,8 +158,8 @@ int kernel_load_bzimage(const struct guest_mem *mem, const uint8_t *buf, size_t 
 	return 0;
 }
 
-int kernel_load(const struct guest_mem *mem, const uint8_t *buf, size_t len,
-		struct kernel_info *ki, const char **err)
+int kernel_load(const struct guest_mem *mem, const uint8_t *buf, size_t len, struct kernel_info *ki,
+		const char **err)
 {
 	if (len >= SELFMAG && memcmp(buf, ELFMAG, SELFMAG) == 0)
 		return kernel_load_elf(mem, buf, len, ki, err);

@@ -31,18 +31,18 @@ enum kernel_kind {
 
 struct kernel_info {
 	enum kernel_kind kind;
-	uint64_t entry;		/* PVH: 32-bit entry; bzImage: the 64-bit entry */
-	uint64_t end;		/* first byte after the loaded kernel (or its init_size) */
+	uint64_t entry; /* PVH: 32-bit entry; bzImage: the 64-bit entry */
+	uint64_t end; /* first byte after the loaded kernel (or its init_size) */
 	/* bzImage only */
 	uint8_t setup_hdr[SETUP_HDR_END - SETUP_HDR_OFF];
-	uint32_t hdr_len;	/* bytes of setup_hdr the image provided */
+	uint32_t hdr_len; /* bytes of setup_hdr the image provided */
 	uint32_t cmdline_size;
 	uint32_t initrd_addr_max;
 };
 
 /* Recognizes the format and loads; -ENOEXEC for neither, -EINVAL/-ERANGE for bad images. */
-int kernel_load(const struct guest_mem *mem, const uint8_t *buf, size_t len,
-		struct kernel_info *ki, const char **err) __must_check;
+int kernel_load(const struct guest_mem *mem, const uint8_t *buf, size_t len, struct kernel_info *ki,
+		const char **err) __must_check;
 
 int kernel_load_elf(const struct guest_mem *mem, const uint8_t *buf, size_t len,
 		    struct kernel_info *ki, const char **err) __must_check;

@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# Benchmark scenario inside the emulated phone (real KVM there): pocketvm-vmm
+# and QEMU (-M microvm, KVM) side by side on the same kernel, initrd and
+# root image. Prints "BENCH:" lines; bench/vmm/run collects them.
+set -u
+stamp() {
+	# Prints the phone's uptime when the guest reports init, and passes output on.
+	awk -v t0="$1" -v who="$2" '
+		/BENCH: init uptime/ { getline u < "/proc/uptime"; close("/proc/uptime");
+			split(u, a, " "); printf "BENCH: %s wall-to-init %.2f s\n", who, a[1] - t0 }
+		/^BENCH:|^blkbench:/ { print who ": " $0 }'
+}
+
+echo "== start to first guest instruction, tiny PVH kernel"
+./start_latency 20 ./pocketvm-vmm --kernel KERNEL --mem 256 --console stdio
+./start_latency 20 qemu-system-x86_64 -L /pocketvm/qemu-data -M microvm,accel=kvm -cpu host \
+	-m 256 -nodefaults -no-user-config -display none -serial stdio -kernel KERNEL 2>/tmp/q.err ||
+	head -5 /tmp/q.err
+
+common_cmdline="console=ttyS0 root=/dev/vda quiet"
+for round in 1 2; do
+	echo "== boot to init + virtio-blk, round $round"
+	cp rootfs.ext4 /tmp/a.ext4
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	./pocketvm-vmm --kernel vmlinux --initrd initrd.cpio.gz --disk /tmp/a.ext4 --cpus 2 \
+		--mem 256 --cmdline "$common_cmdline" --console stdio < /dev/null 2>&1 |
+		stamp "$t0" pocketvm
+	cp rootfs.ext4 /tmp/b.ext4
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	timeout 120 qemu-system-x86_64 -L /pocketvm/qemu-data \
+		-M microvm,accel=kvm,pcie=on,acpi=on -cpu host -smp 2 -m 256 -nodefaults \
+		-no-user-config -display none -serial stdio -no-reboot \
+		-kernel vmlinux -initrd initrd.cpio.gz -append "$common_cmdline" \
+		-drive id=d0,file=/tmp/b.ext4,format=raw,if=none \
+		-device virtio-blk-pci,drive=d0 < /dev/null 2>&1 | stamp "$t0" qemu
+done

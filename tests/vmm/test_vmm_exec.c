@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The pocketvm-vmm executable end to end on the host's /dev/kvm, with tiny
+ * PVH kernels written by this test: a 32-bit entry that prints "OK" on the
+ * UART (COM1) and then powers off through the ACPI sleep register, resets
+ * through the ACPI reset register or the i8042, or triple-faults. Checks
+ * the console output and the documented exit statuses (0 poweroff,
+ * 3 reboot), and the precise errors for a bad kernel or bad options.
+ */
+#include <elf.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "crypto/secret.h"
+#include "disk/create.h"
+#include "lib/kvm_util.h"
+
+#define ENTRY 0x100000u
+
+/* mov dx, 0x3f8; mov al, 'O'; out dx, al; mov al, 'K'; out; mov al, '\n'; out */
+static const uint8_t hello[] = { 0x66, 0xba, 0xf8, 0x03, 0xb0, 'O', 0xee,
+				 0xb0, 'K',  0xee, 0xb0, '\n', 0xee };
+static const uint8_t poweroff[] = { 0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee, 0xf4, 0xeb, 0xfd };
+static const uint8_t acpi_reset[] = { 0x66, 0xba, 0x02, 0x06, 0xb0, 0x01, 0xee, 0xf4, 0xeb, 0xfd };
+static const uint8_t kbd_reset[] = { 0xb0, 0xfe, 0xe6, 0x64, 0xf4, 0xeb, 0xfd };
+static const uint8_t triple[] = { 0x0f, 0x0b }; /* ud2 with no IDT */
+/* Wait for a received byte (LSR.DR), echo it, power off. */
+static const uint8_t echo[] = { 0x66, 0xba, 0xfd, 0x03, 0xec, 0xa8, 0x01, 0x74, 0xfb,
+				0x66, 0xba, 0xf8, 0x03, 0xec, 0xee, 0x66, 0xba, 0x00,
+				0x06, 0xb0, 0x34, 0xee, 0xf4, 0xeb, 0xfd };
+
+static const char *vmm_path(void)
+{
+	static char path[512];
+	const char *b = getenv("POCKETVM_BUILD");
+
+	snprintf(path, sizeof(path), "%s/src/vmm/pocketvm-vmm", b ? b : "build");
+	return path;
+}
+
+/*
+ * An ELF64 executable: one PT_LOAD with code at ENTRY (the "OK" prologue
+ * unless bare, then tail), one PT_NOTE with the PVH entry.
+ */
+static void write_kernel_code(const char *path, const uint8_t *tail, size_t tail_len, bool bare)
+{
+	uint8_t code[64], note[20];
+	uint32_t n[3] = { 4, 4, 18 }, entry = ENTRY;
+	size_t pro = bare ? 0 : sizeof(hello), code_len = pro + tail_len;
+	Elf64_Ehdr eh = { .e_type = ET_EXEC,
+			  .e_machine = EM_X86_64,
+			  .e_version = EV_CURRENT,
+			  .e_entry = ENTRY,
+			  .e_phoff = sizeof(Elf64_Ehdr),
+			  .e_ehsize = sizeof(Elf64_Ehdr),
+			  .e_phentsize = sizeof(Elf64_Phdr),
+			  .e_phnum = 2 };
+	Elf64_Phdr ph[2] = { 0 };
+	size_t off = sizeof(eh) + sizeof(ph);
+	FILE *f = fopen(path, "wb");
+
+	TEST_ASSERT(f && code_len <= sizeof(code), "cannot write %s", path);
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	memcpy(code, hello, pro);
+	memcpy(code + pro, tail, tail_len);
+	memcpy(note, n, sizeof(n));
+	memcpy(note + 12, "Xen", 4);
+	memcpy(note + 16, &entry, 4);
+	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD,
+			      .p_flags = PF_R | PF_X,
+			      .p_offset = off,
+			      .p_vaddr = ENTRY,
+			      .p_paddr = ENTRY,
+			      .p_filesz = code_len,
+			      .p_memsz = code_len,
+			      .p_align = 16 };
+	ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE,
+			      .p_offset = off + code_len,
+			      .p_filesz = sizeof(note),
+			      .p_memsz = sizeof(note),
+			      .p_align = 4 };
+	fwrite(&eh, sizeof(eh), 1, f);
+	fwrite(ph, sizeof(ph), 1, f);
+	fwrite(code, code_len, 1, f);
+	fwrite(note, sizeof(note), 1, f);
+	fclose(f);
+}
+
+static void write_kernel(const char *path, const uint8_t *tail, size_t tail_len)
+{
+	write_kernel_code(path, tail, tail_len, false);
+}
+
+/* An fd the next VMM run inherits as fd KEY_FD (-1: none). */
+#define KEY_FD 10
+static int pass_fd = -1;
+
+/* Reads fd to EOF into buf (NUL-terminated, truncated to len - 1). */
+static void read_all(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while ((n = read(fd, buf + got, len - 1 - got)) > 0 && got + (size_t)n < len - 1)
+		got += (size_t)n;
+	if (n > 0)
+		got += (size_t)n;
+	buf[got] = 0;
+}
+
+/* Runs the VMM with args; returns its exit status, stdout and stderr in out/err. */
+static int run_vmm(char *const extra[], char *out, size_t outlen, char *err, size_t errlen)
+{
+	char *argv[16] = { (char *)vmm_path() };
+	int po[2], pe[2], status;
+	pid_t pid;
+	int i;
+
+	for (i = 0; extra[i] && i < 14; i++)
+		argv[i + 1] = extra[i];
+	TEST_ASSERT(pipe(po) == 0 && pipe(pe) == 0, "pipe");
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		dup2(null, 0);
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		if (pass_fd >= 0)
+			dup2(pass_fd, KEY_FD);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	read_all(po[0], out, outlen);
+	read_all(pe[0], err, errlen);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+	close(po[0]);
+	close(pe[0]);
+	TEST_ASSERT(WIFEXITED(status), "VMM died with signal %d; stderr: %s", WTERMSIG(status),
+		    err);
+	return WEXITSTATUS(status);
+}
+
+static void check_kernel(const char *kpath, const uint8_t *tail, size_t len, int want,
+			 const char *what)
+{
+	char out[256], err[1024];
+	char *args[] = { "--kernel", (char *)kpath, "--cpus", "2", "--mem", "32", NULL };
+	int rc;
+
+	write_kernel(kpath, tail, len);
+	rc = run_vmm(args, out, sizeof(out), err, sizeof(err));
+	TEST_ASSERT(rc == want, "%s: exit status %d, expected %d; stderr: %s", what, rc, want, err);
+	TEST_ASSERT(strcmp(out, "OK\n") == 0, "%s: console printed '%s', expected 'OK'", what, out);
+	printf("ok: %s -> exit %d, console \"OK\"\n", what, rc);
+}
+
+/* --console socket=PATH: a client's byte reaches the UART and the echo comes back. */
+static void check_socket_console(const char *kpath)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char opt[sizeof(sa.sun_path) + 16], c = 0;
+	int fd = -1, status;
+	pid_t pid;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/pocketvm-console-%d.sock", getpid());
+	snprintf(opt, sizeof(opt), "socket=%s", sa.sun_path);
+	write_kernel_code(kpath, echo, sizeof(echo), true);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (pid == 0) {
+		execl(vmm_path(), vmm_path(), "--kernel", kpath, "--console", opt, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && fd < 0; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(fd);
+			fd = -1;
+			usleep(10000);
+		}
+	}
+	TEST_ASSERT(fd >= 0, "the VMM never listened on %s", sa.sun_path);
+	TEST_ASSERT(write(fd, "Z", 1) == 1, "write to the console socket");
+	TEST_ASSERT(read(fd, &c, 1) == 1 && c == 'Z', "console echo '%c', expected 'Z'", c);
+	close(fd);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+		    "VMM with a socket console did not power off cleanly");
+	TEST_ASSERT(access(sa.sun_path, F_OK) != 0, "console socket left behind");
+	printf("ok: socket console: a byte typed by the client reached the UART and came back\n");
+}
+
+/* A pipe holding a 32-byte key filled with fill, for --disk ...,key-fd=10. */
+static int key_pipe(uint8_t fill)
+{
+	uint8_t key[IMAGE_DEK_LEN];
+	int p[2];
+
+	memset(key, fill, sizeof(key));
+	TEST_ASSERT(pipe(p) == 0 && write(p[1], key, sizeof(key)) == sizeof(key), "key pipe");
+	close(p[1]);
+	return p[0];
+}
+
+/* --disk PATH,key-fd=N: the right key boots, a wrong one is refused precisely. */
+static void check_encrypted_disk(const char *kpath)
+{
+	char img[] = "/tmp/pocketvm-exec-crypt.XXXXXX", spec[64], out[256], err[1024];
+	uint8_t uuid[IMAGE_UUID_LEN];
+	struct secret *dek;
+	int fd = mkstemp(img), rc;
+	char *args[] = { "--kernel", (char *)kpath, "--disk", spec, NULL };
+
+	TEST_ASSERT(fd >= 0 && secret_new(IMAGE_DEK_LEN, &dek) == 0, "setup");
+	memset(dek->data, 0x5a, IMAGE_DEK_LEN);
+	TEST_ASSERT(image_new_uuid(uuid) == 0 &&
+			    image_create(fd, 1 << 20, uuid, dek, NULL, NULL, 1) == 0,
+		    "image_create");
+	close(fd);
+	secret_free(dek);
+	snprintf(spec, sizeof(spec), "%s,key-fd=%d", img, KEY_FD);
+	write_kernel(kpath, poweroff, sizeof(poweroff));
+	pass_fd = key_pipe(0x5a);
+	rc = run_vmm(args, out, sizeof(out), err, sizeof(err));
+	close(pass_fd);
+	TEST_ASSERT(rc == 0, "encrypted disk with the right key: status %d, %s", rc, err);
+	pass_fd = key_pipe(0x11);
+	rc = run_vmm(args, out, sizeof(out), err, sizeof(err));
+	close(pass_fd);
+	pass_fd = -1;
+	TEST_ASSERT(rc == 1 && strstr(err, "wrong key or tampered header"),
+		    "encrypted disk with a wrong key: status %d, %s", rc, err);
+	unlink(img);
+	printf("ok: encrypted disk via key-fd: right key boots, wrong key refused: %s", err);
+}
+
+int main(void)
+{
+	char kpath[] = "/tmp/pocketvm-tiny-kernel.XXXXXX";
+	char out[256], err[1024];
+	int fd, rc;
+
+	require_kvm();
+	TEST_ASSERT(access(vmm_path(), X_OK) == 0, "no VMM at %s", vmm_path());
+	fd = mkstemp(kpath);
+	TEST_ASSERT(fd >= 0, "mkstemp");
+	close(fd);
+	check_kernel(kpath, poweroff, sizeof(poweroff), 0, "ACPI S5 power-off");
+	check_kernel(kpath, acpi_reset, sizeof(acpi_reset), 3, "ACPI reset register");
+	check_kernel(kpath, kbd_reset, sizeof(kbd_reset), 3, "i8042 reset");
+	check_kernel(kpath, triple, sizeof(triple), 3, "triple fault");
+	check_socket_console(kpath);
+	check_encrypted_disk(kpath);
+
+	/* Not a kernel: one precise error, status 1. */
+	fd = open(kpath, O_WRONLY | O_TRUNC);
+	TEST_ASSERT(fd >= 0 && write(fd, "just text, no kernel here", 25) == 25, "write");
+	close(fd);
+	rc = run_vmm((char *[]){ "--kernel", kpath, NULL }, out, sizeof(out), err, sizeof(err));
+	TEST_ASSERT(rc == 1 && strstr(err, "not a bzImage (no HdrS setup header)"),
+		    "bad kernel: status %d, stderr %s", rc, err);
+	printf("ok: a file that is no kernel is refused: %s", err);
+	rc = run_vmm((char *[]){ "--kernel", kpath, "--disk", "x,rw", NULL }, out, sizeof(out), err,
+		     sizeof(err));
+	TEST_ASSERT(rc == 2 && strstr(err, "--disk: unknown setting 'rw'"),
+		    "bad option: status %d, stderr %s", rc, err);
+	rc = run_vmm((char *[]){ "--mem", "64", NULL }, out, sizeof(out), err, sizeof(err));
+	TEST_ASSERT(rc == 2 && strstr(err, "no kernel given"), "no kernel: status %d, %s", rc, err);
+	printf("ok: bad options give one precise error and status 2\n");
+	unlink(kpath);
+	return 0;
+}
