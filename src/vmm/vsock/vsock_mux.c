@@ -359,6 +359,8 @@ static bool update_peer_credit(struct vsock_conn *c, const struct vsock_hdr *h)
 static void guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const void *data)
 {
 	struct vsock_conn *c;
+	char ok[24];
+	int n;
 
 	if (h->op == VSOCK_OP_REQUEST) {
 		guest_request(m, h);
@@ -386,7 +388,15 @@ static void guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const v
 			return;
 		}
 		c->state = CONN_ESTABLISHED;
-		dprintf(c->fd, "OK %u\n", c->local_port);
+		/*
+		 * send, not dprintf: no SIGPIPE if the host program left, and no
+		 * stdio (glibc's dprintf seeks the fd, outside the jail's allowlist).
+		 */
+		n = snprintf(ok, sizeof(ok), "OK %u\n", c->local_port);
+		if (send(c->fd, ok, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+			conn_reset(m, c);
+			return;
+		}
 		break;
 	case VSOCK_OP_RW:
 		guest_rw(m, c, data, h->len);
