@@ -175,6 +175,26 @@ static int rx_deliver(struct virtio_net *n)
 	return 1;
 }
 
+/*
+ * Out of receive buffers: ask the driver to notify as soon as it adds any
+ * (with EVENT_IDX it otherwise stays silent), then recheck. A frame may be
+ * pending over several buffers, so the event is the current available index,
+ * not the last one consumed. Returns true if buffers arrived meanwhile.
+ */
+static bool rx_want_buffers(struct virtq *vq)
+{
+	uint16_t idx;
+
+	if (!vq->ready)
+		return false;
+	idx = __atomic_load_n(&vq->avail[1], __ATOMIC_ACQUIRE);
+	if (vq->event_idx)
+		__atomic_store_n((uint16_t *)((uint8_t *)&vq->used[2] + 8 * (size_t)vq->size), idx,
+				 __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&vq->avail[1], __ATOMIC_ACQUIRE) != idx;
+}
+
 /* Backend -> guest, until the backend is empty, the guest is out of buffers, or the budget. */
 static void rx_run(struct virtio_net *n)
 {
@@ -207,6 +227,8 @@ static void rx_run(struct virtio_net *n)
 		if (ret < 0)
 			return;
 		if (ret == 0) {
+			if (rx_want_buffers(&v->vqs[NET_RXQ]))
+				continue;
 			/* The rx queue notification re-arms us when buffers arrive. */
 			rx_arm(n, false);
 			break;

@@ -106,8 +106,12 @@ static void rx_run(struct virtio_vsock *s)
 			virtio_needs_reset(v, "receive queue: %s", err);
 			return;
 		}
-		if (ret == 0)
+		if (ret == 0) {
+			/* Ask for a notification (EVENT_IDX), unless buffers came meanwhile. */
+			if (virtq_enable_notify(vq))
+				continue;
 			break; /* the rx notification brings us back */
+		}
 		if (c->nr_out || c->in_len < VSOCK_HDR_SIZE) {
 			virtio_needs_reset(v, "receive buffer device-readable or under %u bytes",
 					   VSOCK_HDR_SIZE);

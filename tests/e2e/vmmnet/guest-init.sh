@@ -8,7 +8,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 # The initramfs has no /dev/console, so the kernel could not open one for us.
 exec 0</dev/console 1>/dev/console 2>&1
-mount -t tmpfs -o size=120m tmpfs /tmp
+mount -t tmpfs -o size=200m tmpfs /tmp
 for m in $(cat /etc/modules.order); do
 	insmod /lib/modules/$m.ko || echo "guest-$name: insmod $m failed"
 done
@@ -73,5 +73,13 @@ say "ready"
 if [ -b /dev/vda ]; then
 	dd if=/dev/vda of=/dev/null bs=1M 2>/dev/null
 	say "read the disk"
+	# Free page reporting: once the host opens vsock port 1236, fill 120 MiB
+	# of memory, say so, and free it.
+	until pvm-nettool guest-send 2 1236 fill 2 >/dev/null 2>&1; do sleep 1; done
+	dd if=/dev/zero of=/tmp/fill bs=1M count=120 2>/dev/null
+	say "filled 120 MiB"
+	sleep 5
+	rm /tmp/fill
+	say "freed 120 MiB"
 fi
 sleep 100000

@@ -89,19 +89,36 @@ echo "host->A again: $(pvm-nettool host-connect /run/vmA/v.sock 5000 again 2>&1)
 echo "--- balloon"
 wait_for /tmp/vmA.log "guest-A: read the disk" 120 || fail "guest A did not read its disk"
 sleep 1
-# 48 MiB: within what a 128 MiB guest can give (its kernel keeps ~35 MiB).
+# 180 MiB of A's 256: the guest must give up the page cache it filled.
 used0=$(mem_used_kib) rss0=$(rss_kib $A)
-echo "balloon: $(pvm-nettool unix-send /run/vmA/balloon 'size 48')"
-for i in $(seq 120); do
+echo "balloon: $(pvm-nettool unix-send /run/vmA/balloon 'size 180')"
+for i in $(seq 240); do
 	st=$(pvm-nettool unix-send /run/vmA/balloon stats)
-	case "$st" in *" actual_kib=49152 "*) break ;; esac
+	case "$st" in *" actual_kib=184320 "*) break ;; esac
 	sleep 0.5
 done
 used1=$(mem_used_kib) rss1=$(rss_kib $A)
 echo "balloon stats: $st"
-echo "phone used memory: ${used0} KiB before, ${used1} KiB after inflating 48 MiB"
+echo "phone used memory: ${used0} KiB before, ${used1} KiB after inflating 180 MiB"
 echo "VM A resident: ${rss0} KiB before, ${rss1} KiB after"
 echo "phone used memory dropped by $(( (used0 - used1) / 1024 )) MiB"
 echo "VM A resident memory dropped by $(( (rss0 - rss1) / 1024 )) MiB"
+echo "--- free page reporting"
+echo "balloon: $(pvm-nettool unix-send /run/vmA/balloon 'size 0')"
+for i in $(seq 60); do
+	case "$(pvm-nettool unix-send /run/vmA/balloon stats)" in *" actual_kib=0 "*) break ;; esac
+	sleep 0.5
+done
+umask 000
+pvm-nettool host-listen /run/vmA/v.sock_1236 go &
+umask 022
+wait_for /tmp/vmA.log "guest-A: filled 120 MiB" 120 || fail "guest A did not fill its memory"
+rss2=$(rss_kib $A)
+wait_for /tmp/vmA.log "guest-A: freed 120 MiB" 60 || fail "guest A did not free its memory"
+sleep 10
+rss3=$(rss_kib $A)
+echo "reporting stats: $(pvm-nettool unix-send /run/vmA/balloon stats)"
+echo "VM A resident: ${rss2} KiB with 120 MiB filled, ${rss3} KiB 10 s after the guest freed it"
+echo "free page reporting gave back $(( (rss2 - rss3) / 1024 )) MiB"
 kill -9 $A $B 2>/dev/null
 echo "scenario done"

@@ -6,7 +6,7 @@ ip link set lo up
 # stdin is a pipe: the stdio console watches it (epoll refuses /dev/null).
 sleep 100000 | pocketvm-jail --host-net --pid-file /run/vmA.pid --env ASAN_OPTIONS=detect_leaks=0 -- \
 	/pocketvm/pocketvm-vmm --kernel /pocketvm/vmlinux --initrd /pocketvm/guest.cpio.gz \
-	--cmdline "console=ttyS0 quiet name=A role=tap other_cid=4" --mem 128 \
+	--cmdline "console=ttyS0 quiet name=A role=tap other_cid=4" --mem 256 \
 	--console stdio --net tap:name=tap0,mac=52:54:00:00:00:0a --disk /tmp/vmA.img \
 	--vsock 3,/run/vmA/v.sock --balloon-control /run/vmA/balloon --jail \
 	> /tmp/vmA.log 2>&1 &

@@ -230,6 +230,32 @@ static void test_rx_waits_for_buffers(void **state)
 	fixture_free(f);
 }
 
+/*
+ * With EVENT_IDX the driver kicks only when told to: a device out of buffers
+ * must publish avail_event, or reception stalls for good (a 64 MiB stream did).
+ */
+static void test_rx_out_of_buffers_asks_for_a_kick(void **state)
+{
+	struct fixture *f = passt_fixture(F_BASE | F_MRG_RXBUF | (1ull << VIRTIO_F_EVENT_IDX));
+	struct vdrv_buf b = { vdrv_alloc(&f->d, 2048), 2048, true };
+	uint16_t *avail_event;
+
+	vdrv_add(&f->d, RXQ, &b, 1);
+	vdrv_kick(&f->d, RXQ);
+	peer_send_frame(f->peer, 80, 1);
+	peer_send_frame(f->peer, 80, 2);
+	assert_true(vdrv_wait_used(&f->d, RXQ, NULL, NULL, 2000));
+	vdrv_run(&f->d, 50);
+	avail_event = (uint16_t *)((uint8_t *)vdrv_hva(&f->d, f->d.q[RXQ].used) + 4 + 8 * 256);
+	/* The next buffer the driver adds (index 1) must be notified. */
+	assert_int_equal(*avail_event, 1);
+	b.gpa = vdrv_alloc(&f->d, 2048);
+	vdrv_add(&f->d, RXQ, &b, 1);
+	vdrv_kick(&f->d, RXQ);
+	assert_true(vdrv_wait_used(&f->d, RXQ, NULL, NULL, 2000));
+	fixture_free(f);
+}
+
 static void test_bad_tx_dropped_device_keeps_working(void **state)
 {
 	struct fixture *f = passt_fixture(F_BASE | F_MRG_RXBUF);
@@ -406,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_tx_and_rx_through_passt),
 		cmocka_unit_test(test_rx_merges_small_buffers),
 		cmocka_unit_test(test_rx_waits_for_buffers),
+		cmocka_unit_test(test_rx_out_of_buffers_asks_for_a_kick),
 		cmocka_unit_test(test_bad_tx_dropped_device_keeps_working),
 		cmocka_unit_test(test_hostile_ring_needs_reset),
 		cmocka_unit_test(test_passt_desync_takes_link_down),
