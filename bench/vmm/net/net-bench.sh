@@ -17,7 +17,7 @@ if [ ! -e /.pvm-root ]; then
 		"cd /pocketvm && PATH=$PATH exec sh /pocketvm/scenario.sh"'
 fi
 insmod /pocketvm/tun.ko 2>/dev/null
-cmdline="console=ttyS0 quiet name=bench role=bench"
+cmdline="console=ttyS0 quiet name=bench role=bench mib=${BENCH_MIB:-64}"
 
 # One run in a fresh network namespace: $1 = label, the rest = the VMM command.
 run_in_ns() {
@@ -44,7 +44,7 @@ NS
 	grep -E "guest-bench: (tcp|vsock)" /tmp/$label.log | sed "s/^/BENCH: $label /"
 }
 mkdir -p /run/bench
-for round in 1 2 3; do
+for round in $(seq ${BENCH_ROUNDS:-3}); do
 	run_in_ns pocketvm /pocketvm/pocketvm-vmm --kernel /pocketvm/vmlinux \
 		--initrd /pocketvm/guest.cpio.gz --cmdline "'$cmdline'" --mem 256 \
 		--console stdio --net tap:name=tap0 --vsock 3,/run/bench/v.sock
@@ -61,7 +61,7 @@ avail() { awk '/^MemAvailable/ {print $2}' /proc/meminfo; }
 a0=$(avail)
 echo "BENCH: memory available before: $a0 KiB"
 n=0
-for v in 1 2 3 4; do
+for v in $(seq ${BENCH_IDLE:-4}); do
 	sleep 100000 | /pocketvm/pocketvm-vmm --kernel /pocketvm/vmlinux \
 		--initrd /pocketvm/guest.cpio.gz --mem 128 --console stdio --balloon \
 		--cmdline "console=ttyS0 quiet name=idle$v role=idle" > /tmp/idle$v.log 2>&1 &

@@ -38,12 +38,12 @@ bench)
 		pvm-nettool tcp-send 10.10.0.1 7 up 2 >/dev/null 2>&1 && break
 		sleep 1
 	done
-	say "tcp $(pvm-nettool tcp-stream 10.10.0.1 5001 64)"
-	say "tcp $(pvm-nettool rtt 10.10.0.1 7 2000)"
+	say "tcp $(pvm-nettool tcp-stream 10.10.0.1 5001 ${mib:-64})"
+	say "tcp $(pvm-nettool rtt 10.10.0.1 7 500)"
 	if [ -e /sys/bus/virtio/drivers/vmw_vsock_virtio_transport ] &&
 		ls /sys/bus/virtio/drivers/vmw_vsock_virtio_transport | grep -q virtio; then
-		say "vsock $(pvm-nettool vsock-stream 2 1235 64)"
-		say "vsock $(pvm-nettool vsock-rtt 2 1234 2000)"
+		say "vsock $(pvm-nettool vsock-stream 2 1235 ${mib:-64})"
+		say "vsock $(pvm-nettool vsock-rtt 2 1234 500)"
 	fi
 	say "bench done"
 	poweroff -f
