@@ -149,6 +149,8 @@ int main(int argc, char **argv)
 		if (read(p[0], &c, 1) != 1) {
 			fprintf(stderr, "start_latency: %s printed nothing\n", argv[2]);
 			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			unlink(kernel);
 			return 1;
 		}
 		alarm(0);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <event2/thread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(level);
+	/* A console or port peer that goes away must cost its output, not the VM. */
+	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() < 0)
 		die("libevent without thread support");
 	status = platform_new(&cfg, &p);

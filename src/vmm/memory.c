@@ -31,8 +31,12 @@ int guest_mem_alloc(struct guest_mem *m, uint64_t ram_size)
 		return -errno;
 	m->map_size = ram_size;
 	m->owned = true;
+	/*
+	 * Deliberately not MADV_MERGEABLE: KSM would share identical pages
+	 * between VMs, a known side channel (page-fusion timing, Flip Feng Shui)
+	 * between the personal and the work VM.
+	 */
 	madvise(m->map, ram_size, MADV_DONTDUMP);
-	madvise(m->map, ram_size, MADV_MERGEABLE);
 	low = MIN(ram_size, MEM_HOLE_START);
 	ret = guest_mem_add_region(m, 0, low, m->map);
 	if (!ret && ram_size > low)

@@ -11,6 +11,7 @@
 #include "disk/blockdev.h"
 #include "vmm/console.h"
 #include "vmm/devices/power.h"
+#include "vmm/devices/pvpanic.h"
 #include "vmm/devices/uart.h"
 #include "vmm/pci/pci.h"
 #include "vmm/platform_net.h"
@@ -33,6 +34,7 @@ struct platform {
 	struct virtio_blk *blk[VMM_MAX_DISKS];
 	struct virtio_console *vcon;
 	struct virtio_rng *rng;
+	struct pvpanic *pvpanic;
 	struct platform_net *net; /* net, vsock, balloon, jail: platform_net.c */
 };
 
@@ -120,6 +122,11 @@ int ret = cfg->net.kvm_fd >= 0 ?
 			return ret;
 		}
 	}
+	ret = pvpanic_new(&p->vm, p->pci, &p->pvpanic);
+	if (ret) {
+		log_error("vmm: cannot create the pvpanic device: %s", strerror(-ret));
+		return ret;
+	}
 	ret = platform_net_new(&p->vm, p->pci, &cfg->net, &p->net);
 	if (ret)
 		return ret;
@@ -156,6 +163,7 @@ void platform_free(struct platform *p)
 	if (!p)
 		return;
 	/* Devices first: they hold eventfds bound to the VM. */
+	pvpanic_free(p->pvpanic);
 	platform_net_free(p->net);
 	virtio_rng_free(p->rng);
 	virtio_console_free(p->vcon);

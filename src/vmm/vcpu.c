@@ -199,6 +199,9 @@ void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu%d", vcpu->id);
 	pthread_setname_np(pthread_self(), name);
+	/* pthread_self(), not the creator's copy: kicks may come before that is written. */
+	vcpu->thread = pthread_self();
+	atomic_store(&vcpu->running, true);
 	if (vm->vcpu_thread_init && vm->vcpu_thread_init(vcpu)) {
 		vm_request_exit(vm, VM_EXIT_ERROR);
 		return NULL;

@@ -208,13 +208,13 @@ int vm_run(struct vm *vm)
 	if (sigaction(SIGUSR1, &sa, NULL) < 0)
 		return VM_EXIT_ERROR;
 	for (int i = 0; i < vm->nr_vcpus; i++) {
-		ret = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+		ret = pthread_create(&vm->vcpus[i].tid, NULL, vcpu_thread, &vm->vcpus[i]);
 		if (ret) {
 			log_error("vm: starting vCPU %d thread: %s", i, strerror(ret));
 			vm_request_exit(vm, VM_EXIT_ERROR);
 			break;
 		}
-		vm->vcpus[i].started = true;
+		vm->vcpus[i].created = true;
 	}
 	if (atomic_load(&vm->exit_status) < 0 && vm->loop_thread_init && vm->loop_thread_init(vm))
 		vm_request_exit(vm, VM_EXIT_ERROR);
@@ -223,9 +223,9 @@ int vm_run(struct vm *vm)
 	/* The loop only ends through vm_request_exit(), or on an internal failure. */
 	vm_request_exit(vm, VM_EXIT_ERROR);
 	for (int i = 0; i < vm->nr_vcpus; i++) {
-		if (vm->vcpus[i].started)
-			pthread_join(vm->vcpus[i].thread, NULL);
-		vm->vcpus[i].started = false;
+		if (vm->vcpus[i].created)
+			pthread_join(vm->vcpus[i].tid, NULL);
+		vm->vcpus[i].created = false;
 	}
 	return atomic_load(&vm->exit_status);
 }
@@ -239,8 +239,13 @@ void vm_request_exit(struct vm *vm, int status)
 		return;
 	if (vm->stop_fd >= 0 && write(vm->stop_fd, &one, sizeof(one)) < 0)
 		log_warn("vm: waking the event loop: %s", strerror(errno));
+	/*
+	 * exit_status is stored before each vCPU's running flag is read, and a
+	 * vCPU sets its flag before it reads exit_status (both seq_cst): either
+	 * the vCPU sees the exit, or it is kicked out of KVM_RUN here.
+	 */
 	for (int i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].started)
+		if (atomic_load(&vm->vcpus[i].running))
 			vcpu_kick(&vm->vcpus[i]);
 }
 

@@ -47,8 +47,10 @@ struct vcpu {
 	int fd;
 	struct kvm_run *run;
 	size_t run_size;
-	pthread_t thread;
-	bool started;
+	pthread_t thread; /* written by the vCPU thread itself, for kicks */
+	pthread_t tid; /* written by its creator, for joining */
+	bool created;
+	atomic_bool running; /* the thread is in its loop and may be kicked */
 };
 
 struct pci_bus;

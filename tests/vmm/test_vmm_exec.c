@@ -30,6 +30,23 @@ static const uint8_t poweroff[] = { 0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee, 0x
 static const uint8_t acpi_reset[] = { 0x66, 0xba, 0x02, 0x06, 0xb0, 0x01, 0xee, 0xf4, 0xeb, 0xfd };
 static const uint8_t kbd_reset[] = { 0xb0, 0xfe, 0xe6, 0x64, 0xf4, 0xeb, 0xfd };
 static const uint8_t triple[] = { 0x0f, 0x0b }; /* ud2 with no IDT */
+/* Wait for a received byte, then print 20000 dots, power off. */
+static const uint8_t flood[] = { 0x66, 0xba, 0xfd, 0x03, 0xec, 0xa8, 0x01, 0x74, 0xfb,
+				 0xb9, 0x20, 0x4e, 0x00, 0x00, 0x66, 0xba, 0xf8, 0x03,
+				 0xb0, 0x2e, 0xee, 0x49, 0x75, 0xfa, 0x66, 0xba, 0x00,
+				 0x06, 0xb0, 0x34, 0xee, 0xf4, 0xeb, 0xfd };
+
+/*
+ * The pvpanic PCI device at 00:02.0 (with --no-rng and no disks: console at
+ * 00:01.0, BAR 0xc0000000; pvpanic's BAR follows at 0xc0008000): enable
+ * memory decoding, then report PVPANIC_PANICKED as a panicking kernel does.
+ */
+static const uint8_t panic_code[] = {
+	0x66, 0xba, 0xf8, 0x0c, 0xb8, 0x04, 0x10, 0x00, 0x80, 0xef, /* cf8 <- 00:02.0 reg 4 */
+	0x66, 0xba, 0xfc, 0x0c, 0xb8, 0x06, 0x00, 0x00, 0x00, 0xef, /* command = mem | master */
+	0xc6, 0x05, 0x00, 0x80, 0x00, 0xc0, 0x01, /* mov byte [0xc0008000], 1 */
+	0xf4, 0xeb, 0xfd,
+};
 /* Wait for a received byte (LSR.DR), echo it, power off. */
 static const uint8_t echo[] = { 0x66, 0xba, 0xfd, 0x03, 0xec, 0xa8, 0x01, 0x74, 0xfb,
 				0x66, 0xba, 0xf8, 0x03, 0xec, 0xee, 0x66, 0xba, 0x00,
@@ -199,7 +216,54 @@ static void check_socket_console(const char *kpath)
 	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
 		    "VMM with a socket console did not power off cleanly");
 	TEST_ASSERT(access(sa.sun_path, F_OK) != 0, "console socket left behind");
-	printf("ok: socket console: a byte typed by the client reached the UART and came back\n");
+
+	/* A client that hangs up while the guest is printing: the VM lives on. */
+	write_kernel_code(kpath, flood, sizeof(flood), true);
+	pid = fork();
+	TEST_ASSERT(pid >= 0, "fork");
+	if (pid == 0) {
+		execl(vmm_path(), vmm_path(), "--kernel", kpath, "--console", opt, (char *)NULL);
+		_exit(127);
+	}
+	fd = -1;
+	for (int i = 0; i < 500 && fd < 0; i++) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(fd);
+			fd = -1;
+			usleep(10000);
+		}
+	}
+	TEST_ASSERT(fd >= 0 && write(fd, "Y", 1) == 1, "second console client");
+	TEST_ASSERT(read(fd, &c, 1) == 1 && c == '.', "no output before hanging up");
+	close(fd);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+		    "VMM died when its console client hung up (status 0x%x)", status);
+	printf("ok: socket console: a byte typed by the client reached the UART and came back; "
+	       "a client hanging up costs only its output\n");
+
+	/* On stdio, a reader that goes away (| head -c1) must not kill the VM either. */
+	{
+		int p[2];
+
+		write_kernel_code(kpath, flood + 9, sizeof(flood) - 9, true);
+		TEST_ASSERT(pipe(p) == 0, "pipe");
+		pid = fork();
+		TEST_ASSERT(pid >= 0, "fork");
+		if (pid == 0) {
+			dup2(p[1], 1);
+			close(p[0]);
+			execl(vmm_path(), vmm_path(), "--kernel", kpath, (char *)NULL);
+			_exit(127);
+		}
+		close(p[1]);
+		TEST_ASSERT(read(p[0], &c, 1) == 1 && c == '.', "no console output on stdout");
+		close(p[0]);
+		TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+				    !WEXITSTATUS(status),
+			    "VMM died when its stdout reader went away (status 0x%x)", status);
+		printf("ok: stdio console: a reader that goes away costs only the output\n");
+	}
 }
 
 /* A pipe holding a 32-byte key filled with fill, for --disk ...,key-fd=10. */
@@ -262,6 +326,12 @@ int main(void)
 	check_kernel(kpath, kbd_reset, sizeof(kbd_reset), 3, "i8042 reset");
 	check_kernel(kpath, triple, sizeof(triple), 3, "triple fault");
 	check_socket_console(kpath);
+	write_kernel(kpath, panic_code, sizeof(panic_code));
+	rc = run_vmm((char *[]){ "--kernel", kpath, "--no-rng", NULL }, out, sizeof(out), err,
+		     sizeof(err));
+	TEST_ASSERT(rc == 4 && strstr(err, "guest kernel panicked (pvpanic)"),
+		    "pvpanic: status %d, stderr %s", rc, err);
+	printf("ok: a guest panic reported through pvpanic ends the VMM with status 4\n");
 	check_encrypted_disk(kpath);
 
 	/* Not a kernel: one precise error, status 1. */

@@ -12,7 +12,13 @@ say() { echo "GUEST: $*"; }
 
 marker=""
 for a in $(cat /proc/cmdline); do
-	case "$a" in pvm.marker=*) marker=${a#pvm.marker=} ;; esac
+	case "$a" in
+	pvm.marker=*) marker=${a#pvm.marker=} ;;
+	pvm.panic=1)
+		say "panicking on purpose"
+		echo c > /proc/sysrq-trigger
+		;;
+	esac
 done
 say "cpus=$(grep -c ^processor /proc/cpuinfo)"
 say "root=$(awk '$2 == "/" { print $1 " " $3 }' /proc/mounts | tail -n1)"

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct harness *harness_new(unsigned int mem_mb)
 	int ret;
 
 	TEST_ASSERT(h, "out of memory");
+	signal(SIGPIPE, SIG_IGN); /* as pocketvm-vmm's main() does */
 	TEST_ASSERT(evthread_use_pthreads() == 0, "libevent without threads");
 	snprintf(h->log_path, sizeof(h->log_path), "/tmp/pocketvm-harness.XXXXXX");
 	h->log_fd = mkstemp(h->log_path);
