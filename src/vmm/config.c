@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "vmm/config_net.h"
+
 #define CONFIG_FILE_MAX (1u << 20)
 
 const char config_usage[] =
@@ -32,6 +34,7 @@ const char config_usage[] =
 	"                       PATH (connect to it, or listen on it with ,listen);\n"
 	"                       the guest sees /dev/virtio-ports/NAME\n"
 	"  --rng, --no-rng      virtio-rng entropy device (default on)\n"
+CONFIG_NET_USAGE
 	"  --config FILE        read options from a JSON file (docs/vmm.md); later options\n"
 	"                       override it\n"
 	"  --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -61,6 +64,7 @@ void config_init(struct vmm_config *c)
 	c->vcpus = 1;
 	c->rng = true;
 	c->console = CONSOLE_STDIO;
+	config_net_init(&c->net);
 }
 
 void config_free(struct vmm_config *c)
@@ -78,6 +82,7 @@ void config_free(struct vmm_config *c)
 		free(c->ports[i].name);
 		free(c->ports[i].path);
 	}
+	config_net_free(&c->net);
 	config_init(c);
 }
 
@@ -407,6 +412,8 @@ static bool json_member(struct vmm_config *c, const char *key, json_t *v, char *
 		return json_disks(c, v, err, errlen);
 	if (!strcmp(key, "ports"))
 		return json_ports(c, v, err, errlen);
+	if (config_net_json_key(key))
+		return config_net_json(&c->net, key, v, err, errlen);
 	return fail(err, errlen, "unknown key \"%s\"", key);
 }
 
@@ -495,6 +502,7 @@ static const struct option long_opts[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	CONFIG_NET_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -542,6 +550,8 @@ static bool apply_opt(struct vmm_config *c, int opt, const char *arg, char *err,
 		c->vcpus = (unsigned int)n;
 		return true;
 	default:
+		if (opt >= CONFIG_NET_OPT_BASE)
+			return config_net_apply(&c->net, opt, arg, err, errlen);
 		return fail(err, errlen, "internal: option %d", opt);
 	}
 }
@@ -578,5 +588,5 @@ bool config_validate(const struct vmm_config *c, char *err, size_t errlen)
 		return fail(err, errlen, "vCPUs must be 1 to 64");
 	if (c->cmdline && strlen(c->cmdline) >= 2048)
 		return fail(err, errlen, "kernel command line longer than 2047 bytes");
-	return true;
+	return config_net_validate(&c->net, err, errlen);
 }

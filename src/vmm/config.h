@@ -35,6 +35,37 @@ struct port_config {
 	bool listen; /* the VMM listens on path; otherwise it connects */
 };
 
+#define VMM_MAX_NETS 4
+
+enum net_kind {
+	NET_TAP,
+	NET_PASST,
+};
+
+/* One virtio-net device (config_net.c): a backend by fd, or by name / socket path. */
+struct net_config {
+	enum net_kind kind;
+	int fd; /* -1: open path instead */
+	char *path; /* tap: interface name; passt: its unix socket */
+	uint8_t mac[6];
+	bool has_mac; /* else a random locally administered MAC */
+};
+
+/* Networking, vsock, balloon and jail settings (config_net.c, docs/vmm-net.md). */
+struct vmm_net_config {
+	struct net_config nets[VMM_MAX_NETS];
+	unsigned int nr_nets;
+	uint64_t vsock_cid; /* 0: no vsock device */
+	char *vsock_path;
+	bool balloon;
+	char *balloon_path; /* control socket, may be NULL */
+	int kvm_fd; /* -1: open /dev/kvm */
+	bool jail;
+	uint32_t jail_uid, jail_gid;
+	bool sensitive; /* lock guest RAM, never swapped */
+	bool jail_selftest; /* once jailed, make a forbidden syscall (tests) */
+};
+
 struct vmm_config {
 	char *kernel;
 	char *initrd;
@@ -49,6 +80,7 @@ struct vmm_config {
 	char *console_path;
 	bool rng;
 	char *log_level;
+	struct vmm_net_config net;
 	bool help;
 	bool version;
 };

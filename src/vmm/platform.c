@@ -15,6 +15,7 @@
 #include "vmm/devices/pvpanic.h"
 #include "vmm/devices/uart.h"
 #include "vmm/pci/pci.h"
+#include "vmm/platform_net.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/console.h"
 #include "vmm/virtio/rng.h"
@@ -35,6 +36,7 @@ struct platform {
 	struct virtio_console *vcon;
 	struct virtio_rng *rng;
 	struct pvpanic *pvpanic;
+	struct platform_net *net; /* net, vsock, balloon, jail: platform_net.c */
 };
 
 /*
@@ -100,7 +102,9 @@ static int build(struct platform *p, const struct vmm_config *cfg)
 		.pci_mmio_base = PCI_MMIO_BASE,
 		.pci_mmio_size = PCI_MMIO_SIZE,
 	};
-	int ret = vm_init(&p->vm, cfg->mem_mib, (int)cfg->vcpus);
+int ret = cfg->net.kvm_fd >= 0 ?
+			  vm_init_fd(&p->vm, cfg->net.kvm_fd, cfg->mem_mib, (int)cfg->vcpus) :
+			  vm_init(&p->vm, cfg->mem_mib, (int)cfg->vcpus);
 
 	if (ret) {
 		log_error("vmm: cannot create the VM (/dev/kvm): %s", strerror(-ret));
@@ -143,6 +147,9 @@ static int build(struct platform *p, const struct vmm_config *cfg)
 		log_error("vmm: cannot create the pvpanic device: %s", strerror(-ret));
 		return ret;
 	}
+	ret = platform_net_new(&p->vm, p->pci, &cfg->net, &p->net);
+	if (ret)
+		return ret;
 	ret = boot_load(&p->vm, &bc);
 	if (!ret) {
 		ret = boot_setup_vcpu(&p->vm.vcpus[0], &p->vm.boot);
@@ -166,6 +173,8 @@ int platform_new(const struct vmm_config *cfg, struct platform **out)
 
 int platform_run(struct platform *p)
 {
+	if (platform_net_start(p->net, &p->vm))
+		return VM_EXIT_ERROR;
 	return vm_run(&p->vm);
 }
 
@@ -175,6 +184,7 @@ void platform_free(struct platform *p)
 		return;
 	/* Devices first: they hold eventfds bound to the VM. */
 	pvpanic_free(p->pvpanic);
+	platform_net_free(p->net);
 	virtio_rng_free(p->rng);
 	virtio_console_free(p->vcon);
 	for (unsigned int i = 0; i < VMM_MAX_DISKS; i++)

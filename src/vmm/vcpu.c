@@ -202,6 +202,10 @@ void *vcpu_thread(void *arg)
 	/* pthread_self(), not the creator's copy: kicks may come before that is written. */
 	vcpu->thread = pthread_self();
 	atomic_store(&vcpu->running, true);
+	if (vm->vcpu_thread_init && vm->vcpu_thread_init(vcpu)) {
+		vm_request_exit(vm, VM_EXIT_ERROR);
+		return NULL;
+	}
 	while (atomic_load(&vm->exit_status) < 0) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)

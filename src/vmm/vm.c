@@ -95,17 +95,27 @@ static int vm_common_init(struct vm *vm)
 
 int vm_init(struct vm *vm, uint64_t ram_mib, int nr_vcpus)
 {
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		memset(vm, 0, sizeof(*vm));
+		vm->stop_fd = -1;
+		return -errno;
+	}
+	return vm_init_fd(vm, fd, ram_mib, nr_vcpus);
+}
+
+int vm_init_fd(struct vm *vm, int kvm_fd, uint64_t ram_mib, int nr_vcpus)
+{
 	uint64_t ident = KVM_IDENTITY_MAP_ADDR;
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->stop_fd = -1;
 	vm->owns_fds = true;
+	vm->kvm_fd = kvm_fd;
 	if (nr_vcpus < 1 || nr_vcpus > VM_MAX_VCPUS)
 		return -EINVAL;
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvm_fd < 0)
-		return -errno;
 	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
 		return -ENOTSUP;
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
@@ -206,6 +216,8 @@ int vm_run(struct vm *vm)
 		}
 		vm->vcpus[i].created = true;
 	}
+	if (atomic_load(&vm->exit_status) < 0 && vm->loop_thread_init && vm->loop_thread_init(vm))
+		vm_request_exit(vm, VM_EXIT_ERROR);
 	if (atomic_load(&vm->exit_status) < 0)
 		event_base_loop(vm->evb, 0);
 	/* The loop only ends through vm_request_exit(), or on an internal failure. */

@@ -77,6 +77,14 @@ struct vm {
 	uint32_t next_gsi;
 
 	atomic_int exit_status; /* -1 while running */
+
+	/*
+	 * Optional, set before vm_run(): run first in each vCPU thread, and in
+	 * the event-loop thread once every vCPU thread started (the jail loads
+	 * each thread kind's seccomp allowlist here). Nonzero stops the VM.
+	 */
+	int (*vcpu_thread_init)(struct vcpu *vcpu);
+	int (*loop_thread_init)(struct vm *vm);
 };
 
 /*
@@ -84,6 +92,9 @@ struct vm {
  * irqchip (PIC, IOAPIC, LAPICs), memory slots, and the event loop.
  */
 int vm_init(struct vm *vm, uint64_t ram_mib, int nr_vcpus) __must_check;
+
+/* The same with an already open /dev/kvm (the jail passes it); the VM owns kvm_fd. */
+int vm_init_fd(struct vm *vm, int kvm_fd, uint64_t ram_mib, int nr_vcpus) __must_check;
 
 /*
  * Wraps a VM a test already created (fds and one RAM region at gpa 0 stay the

@@ -68,6 +68,8 @@ struct vsock_conn {
 struct vsock_mux {
 	uint64_t guest_cid;
 	char uds_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	/* What guest connections to port P connect to: "<connect_prefix>_P". */
+	char connect_prefix[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int listen_fd;
 	int epoll_fd;
 	struct vsock_conn *conns;
@@ -286,7 +288,7 @@ static int guest_rw(struct vsock_mux *m, struct vsock_conn *c, const void *data,
 static int sock_connect_port(const struct vsock_mux *m, uint32_t port)
 {
 	char path[sizeof(m->uds_path) + 12];
-	int n = snprintf(path, sizeof(path), "%s_%u", m->uds_path, port);
+	int n = snprintf(path, sizeof(path), "%s_%u", m->connect_prefix, port);
 
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
@@ -357,6 +359,8 @@ static bool update_peer_credit(struct vsock_conn *c, const struct vsock_hdr *h)
 static void guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const void *data)
 {
 	struct vsock_conn *c;
+	char ok[24];
+	int n;
 
 	if (h->op == VSOCK_OP_REQUEST) {
 		guest_request(m, h);
@@ -384,7 +388,15 @@ static void guest_packet(struct vsock_mux *m, const struct vsock_hdr *h, const v
 			return;
 		}
 		c->state = CONN_ESTABLISHED;
-		dprintf(c->fd, "OK %u\n", c->local_port);
+		/*
+		 * send, not dprintf: no SIGPIPE if the host program left, and no
+		 * stdio (glibc's dprintf seeks the fd, outside the jail's allowlist).
+		 */
+		n = snprintf(ok, sizeof(ok), "OK %u\n", c->local_port);
+		if (send(c->fd, ok, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+			conn_reset(m, c);
+			return;
+		}
 		break;
 	case VSOCK_OP_RW:
 		guest_rw(m, c, data, h->len);
@@ -665,6 +677,21 @@ size_t vsock_mux_nr_conns(const struct vsock_mux *m)
 	return m->nr_conns;
 }
 
+void vsock_mux_reset(struct vsock_mux *m)
+{
+	while (m->conns)
+		conn_free(m, m->conns);
+	m->nr_orphans = 0;
+	m->rx_cursor = NULL;
+}
+
+void vsock_mux_connect_relative(struct vsock_mux *m)
+{
+	const char *base = strrchr(m->uds_path, '/');
+
+	strcpy(m->connect_prefix, base ? base + 1 : m->uds_path);
+}
+
 struct vsock_mux *vsock_mux_new(uint64_t guest_cid, const char *uds_path)
 {
 	struct vsock_mux *m;
@@ -681,6 +708,7 @@ struct vsock_mux *vsock_mux_new(uint64_t guest_cid, const char *uds_path)
 		return NULL;
 	m->guest_cid = guest_cid;
 	strcpy(m->uds_path, uds_path);
+	strcpy(m->connect_prefix, uds_path);
 	m->next_host_port = HOST_PORT_BASE;
 	m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	m->listen_fd = unix_listen(uds_path, 16, SOCK_NONBLOCK);

@@ -107,4 +107,17 @@ bool vsock_mux_rx_pending(const struct vsock_mux *m);
 /* Number of open connections (for statistics and tests). */
 size_t vsock_mux_nr_conns(const struct vsock_mux *m);
 
+/*
+ * The driver reset the device: every connection is closed (their host
+ * sockets see EOF) and nothing is owed to the guest; the listener stays.
+ */
+void vsock_mux_reset(struct vsock_mux *m);
+
+/*
+ * From now on guest connections go to "<basename of uds_path>_P" relative
+ * to the working directory: the jailed VMM has no file system but its
+ * vsock directory, which it made its working directory (docs/vmm-jail.md).
+ */
+void vsock_mux_connect_relative(struct vsock_mux *m);
+
 #endif
