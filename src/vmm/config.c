@@ -33,8 +33,7 @@ const char config_usage[] =
 	"                       name=NAME,path=PATH[,listen]: bridged to the unix socket\n"
 	"                       PATH (connect to it, or listen on it with ,listen);\n"
 	"                       the guest sees /dev/virtio-ports/NAME\n"
-	"  --rng, --no-rng      virtio-rng entropy device (default on)\n"
-CONFIG_NET_USAGE
+	"  --rng, --no-rng      virtio-rng entropy device (default on)\n" CONFIG_NET_USAGE
 	"  --config FILE        read options from a JSON file (docs/vmm.md); later options\n"
 	"                       override it\n"
 	"  --log-level LEVEL    error, warn, info (default) or debug\n"

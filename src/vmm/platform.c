@@ -102,7 +102,7 @@ static int build(struct platform *p, const struct vmm_config *cfg)
 		.pci_mmio_base = PCI_MMIO_BASE,
 		.pci_mmio_size = PCI_MMIO_SIZE,
 	};
-int ret = cfg->net.kvm_fd >= 0 ?
+	int ret = cfg->net.kvm_fd >= 0 ?
 			  vm_init_fd(&p->vm, cfg->net.kvm_fd, cfg->mem_mib, (int)cfg->vcpus) :
 			  vm_init(&p->vm, cfg->mem_mib, (int)cfg->vcpus);
 
