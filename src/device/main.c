@@ -66,27 +66,6 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
-static void default_vmm(char *out, size_t cap)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	snprintf(out, cap, "/usr/libexec/pocketvm/pocketvm-vmm");
-	if (n <= 0)
-		return;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		return;
-	*slash = '\0';
-	/* In a build tree the VMM is src/vmm/pocketvm-vmm next to src/device/. */
-	if (path_join(out, cap, self, "../vmm/pocketvm-vmm") == 0 && access(out, X_OK) == 0)
-		return;
-	if (path_join(out, cap, self, "pocketvm-vmm") < 0)
-		snprintf(out, cap, "/usr/libexec/pocketvm/pocketvm-vmm");
-}
-
 static int parse_args(struct pvd *d, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -104,7 +83,7 @@ static int parse_args(struct pvd *d, int argc, char **argv)
 
 	snprintf(d->dir, sizeof(d->dir), "/var/lib/pocketvm");
 	snprintf(d->sock_path, sizeof(d->sock_path), CTL_SOCKET_PATH);
-	default_vmm(d->vmm_path, sizeof(d->vmm_path));
+	vmm_default_path(d->vmm_path, sizeof(d->vmm_path), "../vmm/pocketvm-vmm");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':

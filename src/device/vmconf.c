@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "device/vmconf.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "device/fsutil.h"
 #include "device/jsonx.h"
 
 #define FAIL(...)                                   \
@@ -131,4 +134,24 @@ void vmm_argv(const char *vmm, const char *dir, const struct vmconf *c, bool hav
 	}
 #undef ARG
 	argv[n] = NULL;
+}
+
+void vmm_default_path(char *out, size_t cap, const char *build_rel)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	snprintf(out, cap, "/usr/libexec/pocketvm/pocketvm-vmm");
+	if (n <= 0)
+		return;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	if (path_join(out, cap, self, build_rel) == 0 && access(out, X_OK) == 0)
+		return;
+	if (path_join(out, cap, self, "pocketvm-vmm") < 0 || access(out, X_OK) < 0)
+		snprintf(out, cap, "/usr/libexec/pocketvm/pocketvm-vmm");
 }

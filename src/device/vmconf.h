@@ -54,6 +54,13 @@ const char *restart_name(enum restart_policy p);
  * entries, NULL-terminated, strings in buf). The VMM gets the disk as fd 3
  * and, when have_key, its key as fd 4 (docs/device.md "Launching the VMM").
  */
+/*
+ * Where the VMM is when no --vmm is given: in a build tree, build_rel from
+ * the running program's directory; installed, next to it; else
+ * /usr/libexec/pocketvm/pocketvm-vmm.
+ */
+void vmm_default_path(char *out, size_t cap, const char *build_rel);
+
 void vmm_argv(const char *vmm, const char *dir, const struct vmconf *c, bool have_key, char *buf,
 	      size_t cap, char **argv, size_t max);
 

@@ -56,27 +56,6 @@ static int load_conf(const char *dir, struct vmconf *c)
 	return 0;
 }
 
-static void default_vmm(char *out, size_t cap)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	snprintf(out, cap, "/usr/libexec/pocketvm/pocketvm-vmm");
-	if (n <= 0)
-		return;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		return;
-	*slash = '\0';
-	/* In a build tree: build/src/cli/pocketvm/ next to build/src/vmm/. */
-	if (path_join(out, cap, self, "../../vmm/pocketvm-vmm") == 0 && access(out, X_OK) == 0)
-		return;
-	if (path_join(out, cap, self, "pocketvm-vmm") < 0 || access(out, X_OK) < 0)
-		snprintf(out, cap, "/usr/libexec/pocketvm/pocketvm-vmm");
-}
-
 /* Opens (and for an encrypted disk, unlocks) the disk: fd 3 and 4 to be. */
 static int open_disk(const char *dir, const struct vmconf *c, const struct key_source *ks,
 		     int *disk, int *key)
@@ -157,7 +136,7 @@ int run_main(int argc, char *argv[])
 	struct vmconf c;
 	int o, disk, key;
 
-	default_vmm(vmm, sizeof(vmm));
+	vmm_default_path(vmm, sizeof(vmm), "../../vmm/pocketvm-vmm");
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (o == 'v')
