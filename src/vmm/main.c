@@ -2,8 +2,8 @@
 /*
  * pocketvm-vmm: one VM per process. Builds the platform from the
  * configuration (RAM, vCPUs, UART, power, PCI with virtio devices), loads
- * the kernel, runs until the guest ends, and exits with its status
- * (enum vm_exit_status, docs/vmm.md).
+ * the kernel, runs until the guest ends or SIGTERM/SIGINT/SIGHUP stops it,
+ * and exits with its status (enum vm_exit_status, docs/vmm.md).
  */
 #include <errno.h>
 #include <event2/thread.h>
@@ -22,9 +22,16 @@ int main(int argc, char **argv)
 	struct vmm_config cfg;
 	struct platform *p = NULL;
 	enum log_level level = LOG_LEVEL_INFO;
+	sigset_t stop_signals;
 	char err[256];
 	int status;
 
+	/* Before any thread exists, so that every thread inherits the mask. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 	log_set_ident("pocketvm-vmm");
 	config_init(&cfg);
 	if (!config_parse_args(&cfg, argc, argv, err, sizeof(err))) {
@@ -52,7 +59,7 @@ int main(int argc, char **argv)
 		die("libevent without thread support");
 	status = platform_new(&cfg, &p);
 	if (status == 0)
-		status = platform_run(p);
+		status = platform_run(p, &stop_signals);
 	platform_free(p);
 	config_free(&cfg);
 	return status;

@@ -171,11 +171,21 @@ int platform_new(const struct vmm_config *cfg, struct platform **out)
 	return build(p, cfg) ? VM_EXIT_ERROR : 0;
 }
 
-int platform_run(struct platform *p)
+int platform_run(struct platform *p, const sigset_t *stop_signals)
 {
-	if (platform_net_start(p->net, &p->vm))
+	int status, ret;
+
+	if (vm_exit_on_signals(&p->vm, stop_signals) || platform_net_start(p->net, &p->vm))
 		return VM_EXIT_ERROR;
-	return vm_run(&p->vm);
+	status = vm_run(&p->vm);
+	for (unsigned int i = 0; i < VMM_MAX_DISKS; i++) {
+		ret = p->blk[i] ? virtio_blk_flush(p->blk[i]) : 0;
+		if (ret) {
+			log_error("vmm: flushing disk %u at exit: %s", i, strerror(-ret));
+			status = VM_EXIT_ERROR;
+		}
+	}
+	return status;
 }
 
 void platform_free(struct platform *p)

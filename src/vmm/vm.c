@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -31,6 +32,18 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_warn("vm: reading stop eventfd: %s", strerror(errno));
 	event_base_loopbreak(vm->evb);
+}
+
+static void on_signal(evutil_socket_t fd, short what, void *arg)
+{
+	struct vm *vm = arg;
+	struct signalfd_siginfo si;
+
+	(void)what;
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_info("vmm: stopped by signal %u from pid %u", si.ssi_signo, si.ssi_pid);
+	vm_request_exit(vm, VM_EXIT_STOPPED);
 }
 
 static void add_route(struct kvm_irq_routing *r, uint32_t gsi, uint32_t chip, uint32_t pin)
@@ -100,6 +113,7 @@ int vm_init(struct vm *vm, uint64_t ram_mib, int nr_vcpus)
 	if (fd < 0) {
 		memset(vm, 0, sizeof(*vm));
 		vm->stop_fd = -1;
+		vm->sig_fd = -1;
 		return -errno;
 	}
 	return vm_init_fd(vm, fd, ram_mib, nr_vcpus);
@@ -112,6 +126,7 @@ int vm_init_fd(struct vm *vm, int kvm_fd, uint64_t ram_mib, int nr_vcpus)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->stop_fd = -1;
+	vm->sig_fd = -1;
 	vm->owns_fds = true;
 	vm->kvm_fd = kvm_fd;
 	if (nr_vcpus < 1 || nr_vcpus > VM_MAX_VCPUS)
@@ -164,6 +179,7 @@ int vm_attach(struct vm *vm, int kvm_fd, int vm_fd, void *ram, uint64_t ram_size
 	vm->kvm_fd = kvm_fd;
 	vm->vm_fd = vm_fd;
 	vm->stop_fd = -1;
+	vm->sig_fd = -1;
 	ret = guest_mem_add_region(&vm->mem, 0, ram_size, ram);
 	if (ret)
 		return ret;
@@ -176,6 +192,10 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(&vm->vcpus[i]);
 	if (vm->stop_ev)
 		event_free(vm->stop_ev);
+	if (vm->sig_ev)
+		event_free(vm->sig_ev);
+	if (vm->sig_fd >= 0)
+		close(vm->sig_fd);
 	if (vm->evb)
 		event_base_free(vm->evb);
 	if (vm->stop_fd >= 0)
@@ -228,6 +248,17 @@ int vm_run(struct vm *vm)
 		vm->vcpus[i].created = false;
 	}
 	return atomic_load(&vm->exit_status);
+}
+
+int vm_exit_on_signals(struct vm *vm, const sigset_t *set)
+{
+	vm->sig_fd = signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (vm->sig_fd < 0)
+		return -errno;
+	vm->sig_ev = event_new(vm->evb, vm->sig_fd, EV_READ | EV_PERSIST, on_signal, vm);
+	if (!vm->sig_ev || event_add(vm->sig_ev, NULL))
+		return -ENOMEM;
+	return 0;
 }
 
 void vm_request_exit(struct vm *vm, int status)

@@ -11,6 +11,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +26,7 @@ enum vm_exit_status {
 	VM_EXIT_USAGE = 2, /* bad command line or configuration */
 	VM_EXIT_REBOOT = 3, /* the guest reset itself (ACPI reset, i8042, triple fault) */
 	VM_EXIT_CRASH = 4, /* the guest crashed (KVM could not run it further) */
+	VM_EXIT_STOPPED = 5, /* the host stopped it (SIGTERM, SIGINT, SIGHUP) */
 };
 
 #define VM_MAX_VCPUS 64
@@ -65,6 +67,8 @@ struct vm {
 	struct event_base *evb;
 	int stop_fd; /* eventfd: wakes the event loop to stop */
 	struct event *stop_ev;
+	int sig_fd; /* signalfd of vm_exit_on_signals(), or -1 */
+	struct event *sig_ev;
 	int nr_vcpus; /* created so far */
 	int cpu_count; /* the VM's vCPUs, for the topology */
 	struct vcpu vcpus[VM_MAX_VCPUS];
@@ -113,6 +117,15 @@ int vm_run(struct vm *vm);
 
 /* First caller wins: records why the VM stops and wakes every thread. */
 void vm_request_exit(struct vm *vm, int status);
+
+/*
+ * Ends the VM with VM_EXIT_STOPPED when one of the signals in *set arrives,
+ * read from a signalfd on the event loop: no handler runs on a vCPU thread.
+ * The caller must have blocked them in every thread (block them before
+ * creating any). Also what lets a VMM that is pid 1 of its namespace, where
+ * signals without a handler are dropped, be stopped gracefully.
+ */
+int vm_exit_on_signals(struct vm *vm, const sigset_t *set) __must_check;
 
 /*
  * Handles a KVM_EXIT_IO or KVM_EXIT_MMIO by dispatching to the buses.

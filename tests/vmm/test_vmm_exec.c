@@ -5,10 +5,12 @@
  * UART (COM1) and then powers off through the ACPI sleep register, resets
  * through the ACPI reset register or the i8042, or triple-faults. Checks
  * the console output and the documented exit statuses (0 poweroff,
- * 3 reboot), and the precise errors for a bad kernel or bad options.
+ * 3 reboot, 4 panic, 5 stopped by SIGTERM), and the precise errors for a bad kernel or bad options.
  */
 #include <elf.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +268,60 @@ static void check_socket_console(const char *kpath)
 	}
 }
 
+/*
+ * SIGTERM stops a VMM that is pid 1 of its own pid namespace (as pocketvmd
+ * runs it, where a signal without a handler would be dropped) with status 5.
+ */
+static void check_stop_signal(const char *kpath)
+{
+	static const uint8_t idle[] = { 0xf4, 0xeb, 0xfd }; /* hlt; jmp hlt */
+	char out[8] = "", err[1024];
+	int po[2], pe[2], pp[2], status;
+	pid_t mid, vmm = 0;
+
+	write_kernel(kpath, idle, sizeof(idle));
+	TEST_ASSERT(pipe(po) == 0 && pipe(pe) == 0 && pipe(pp) == 0, "pipe");
+	mid = fork();
+	TEST_ASSERT(mid >= 0, "fork");
+	if (mid == 0) {
+		pid_t pid;
+
+		if (unshare(CLONE_NEWPID) < 0)
+			_exit(126);
+		pid = fork();
+		if (pid == 0) {
+			dup2(po[1], 1);
+			dup2(pe[1], 2);
+			execl(vmm_path(), vmm_path(), "--kernel", kpath, (char *)NULL);
+			_exit(127);
+		}
+		if (write(pp[1], &pid, sizeof(pid)) != sizeof(pid) ||
+		    waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+			_exit(125);
+		_exit(WEXITSTATUS(status));
+	}
+	close(po[1]);
+	close(pe[1]);
+	close(pp[1]);
+	TEST_ASSERT(read(pp[0], &vmm, sizeof(vmm)) == sizeof(vmm), "no VMM pid");
+	for (size_t got = 0; got < 3;) {
+		ssize_t n = read(po[0], out + got, 3 - got);
+
+		TEST_ASSERT(n > 0, "the guest did not start");
+		got += (size_t)n;
+	}
+	TEST_ASSERT(!memcmp(out, "OK\n", 3), "the guest printed '%.3s'", out);
+	TEST_ASSERT(kill(vmm, SIGTERM) == 0, "kill");
+	read_all(pe[0], err, sizeof(err));
+	TEST_ASSERT(waitpid(mid, &status, 0) == mid && WIFEXITED(status), "waitpid");
+	TEST_ASSERT(WEXITSTATUS(status) == 5 && strstr(err, "stopped by signal 15"),
+		    "SIGTERM to the VMM as pid 1: status %d, stderr %s", WEXITSTATUS(status), err);
+	close(po[0]);
+	close(pe[0]);
+	close(pp[0]);
+	printf("ok: SIGTERM stops a VMM that is pid 1 of its namespace: exit 5\n");
+}
+
 /* A pipe holding a 32-byte key filled with fill, for --disk ...,key-fd=10. */
 static int key_pipe(uint8_t fill)
 {
@@ -326,6 +382,7 @@ int main(void)
 	check_kernel(kpath, kbd_reset, sizeof(kbd_reset), 3, "i8042 reset");
 	check_kernel(kpath, triple, sizeof(triple), 3, "triple fault");
 	check_socket_console(kpath);
+	check_stop_signal(kpath);
 	write_kernel(kpath, panic_code, sizeof(panic_code));
 	rc = run_vmm((char *[]){ "--kernel", kpath, "--no-rng", NULL }, out, sizeof(out), err,
 		     sizeof(err));

@@ -255,6 +255,11 @@ int virtio_blk_new(struct vm *vm, struct pci_bus *bus, struct blockdev *bd, cons
 	return 0;
 }
 
+int virtio_blk_flush(struct virtio_blk *b)
+{
+	return b->bd->read_only ? 0 : blockdev_flush(b->bd);
+}
+
 void virtio_blk_free(struct virtio_blk *b)
 {
 	if (!b)

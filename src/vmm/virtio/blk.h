@@ -22,4 +22,7 @@ int virtio_blk_new(struct vm *vm, struct pci_bus *bus, struct blockdev *bd, cons
 		   struct virtio_blk **out) __must_check;
 void virtio_blk_free(struct virtio_blk *b);
 
+/* Makes every completed write durable (the VMM calls it once the vCPUs stopped); 0/-errno. */
+int virtio_blk_flush(struct virtio_blk *b) __must_check;
+
 #endif
