@@ -33,7 +33,7 @@
 #include "disk/blockdev.h"
 #include "disk/create.h"
 
-#define DEFAULT_CMDLINE "console=ttyS0 root=/dev/vda rw"
+#define DEFAULT_CMDLINE "console=ttyS0 root=/dev/vda rw quiet"
 
 struct prov_job {
 	struct netjob job;

@@ -9,7 +9,7 @@ bad() { echo "FAIL: $*"; FAILED=1; }
 start_pvmd() {
 	rm -f /run/pocketvmd.sock
 	# env -i: nothing of the scenario's environment (the token) reaches the daemon.
-	env -i /pocketvm/pocketvmd --state-dir $D --vmm /pocketvm/fake-vmm --socket $POCKETVM_SOCKET \
+	env -i /pocketvm/pocketvmd --state-dir $D --vmm /pocketvm/pocketvm-vmm --socket $POCKETVM_SOCKET \
 		--max-checkin-interval 2 --log-level debug "$@" >>/data/pvmd.log 2>&1 &
 	PVMD=$!
 	i=0
@@ -37,19 +37,33 @@ wait_until() {
 	return 1
 }
 has_lease() { l=$(field "$1" lease_left); [ -n "$l" ] && [ "$l" != null ] && [ "$l" -gt 0 ]; }
-key_ok() { grep -q "fake-vmm: key ok" $D/vms/$1/console.log; }
-gone() { [ ! -d $D/vms/$1 ]; }
+provisioned() { [ -f $D/vms/$1/vm.json ]; }
 
-# provision NAME: the server-assigned VM's disk, bound to its Tang path
-# (with the enterprise escrow key too), and its vm.json.
-provision() {
+# provision_by_hand NAME: what an enterprise tool can do instead of a
+# published image: the server-assigned VM's disk made from the guest in
+# /pocketvm, bound to its Tang path and also to the enterprise escrow key
+# (which lets the host side of the test find the DEK in order to scan for it).
+provision_by_hand() {
 	id=$(field "$1" id)
 	mkdir -p $D/vms/$1
-	echo kernel >$D/vms/$1/vmlinux
-	pocketvm image create $D/vms/$1/disk.img --size 1M --tang "$URL/tang/$id" --thp "$THP" \
-		--recovery-pub /pocketvm/recovery.pub.jwk --cacert $D/ca.pem --cert $D/device.pem \
-		--key $D/device.key >/dev/null || return 1
+	cp /pocketvm/vmlinuz /pocketvm/initrd.cpio.gz $D/vms/$1/
+	pocketvm image create $D/vms/$1/disk.img --from-raw /pocketvm/rootfs.ext4 \
+		--tang "$URL/tang/$id" --thp "$THP" --recovery-pub /pocketvm/recovery.pub.jwk \
+		--cacert $D/ca.pem --cert $D/device.pem --key $D/device.key >/dev/null || return 1
 	cat >$D/vms/$1/vm.json <<EOJ
-{"name": "$1", "managed": "$id", "kernel": "vmlinux", "disk": "disk.img", "encrypted": true}
+{"name": "$1", "managed": "$id", "kernel": "vmlinuz", "initrd": "initrd.cpio.gz",
+ "disk": "disk.img", "encrypted": true, "cmdline": "console=ttyS0 root=/dev/vda rw quiet"}
 EOJ
+}
+gone() { [ ! -d $D/vms/$1 ]; }
+# guest_up NAME [BOOT]: the guest (tests/e2e/device/guest-rc.sh) said hello
+# on its console, counting BOOT boots of its disk
+guest_up() { grep -q "GUEST: [a-z0-9-]* up, root /dev/vda, boot ${2:-[0-9]*} " $D/vms/$1/console.log; }
+
+# console NAME COMMAND: types COMMAND into the VM's shell through `pocketvm
+# console` (Enter first: busybox init asks for it), prints what came back
+# (without the shell's terminal queries)
+console() {
+	( sleep 1; echo; sleep 1; echo "$2"; sleep 4; printf '\035' ) |
+		timeout 30 pocketvm console "$1" 2>&1 | tr -d '\r\033' | sed 's/\[6n//g'
 }
