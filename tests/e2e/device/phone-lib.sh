@@ -62,8 +62,9 @@ guest_up() { grep -q "GUEST: [a-z0-9-]* up, root /dev/vda, boot ${2:-[0-9]*} " $
 
 # console NAME COMMAND: types COMMAND into the VM's shell through `pocketvm
 # console` (Enter first: busybox init asks for it), prints what came back
-# (without the shell's terminal queries)
+# (without the shell's terminal queries and blank lines)
 console() {
 	( sleep 1; echo; sleep 1; echo "$2"; sleep 4; printf '\035' ) |
-		timeout 30 pocketvm console "$1" 2>&1 | tr -d '\r\033' | sed 's/\[6n//g'
+		timeout 30 pocketvm console "$1" 2>&1 | tr -d '\r\033' | sed -e 's/\[6n//g' -e '/^$/d'
+	echo # the shell's last prompt has no newline
 }
