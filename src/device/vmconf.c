@@ -124,6 +124,10 @@ void vmm_argv(const char *vmm, const char *dir, const struct vmconf *c, bool hav
 	ARG("%lld", (long long)c->memory_mib);
 	ARG("--cpus");
 	ARG("%lld", (long long)c->cpus);
+	/* Confined once built (docs/vmm-jail.md); a work VM's RAM never reaches swap. */
+	ARG("--jail");
+	if (c->managed[0])
+		ARG("--sensitive");
 	/* The jailed VMM gets fds, not paths: fd 3 the image, fd 4 its key. */
 	if (c->disk[0] && have_key) {
 		ARG("--disk");

@@ -201,6 +201,7 @@ static void test_vmconf(void **s)
 {
 	struct vmconf c;
 	char buf[8192], *argv[32];
+	bool jail = false, sensitive = false;
 
 	assert_true(conf("{\"name\":\"work\",\"managed\":\"" VM1 "\",\"kernel\":\"k/vmlinux\","
 			 "\"disk\":\"disk.img\",\"encrypted\":true,\"memory_mib\":512,\"cpus\":2,"
@@ -210,14 +211,25 @@ static void test_vmconf(void **s)
 	vmm_argv("/vmm", "/d/vms/work", &c, true, buf, sizeof(buf), argv, 32);
 	assert_string_equal(argv[0], "/vmm");
 	assert_string_equal(argv[2], "/d/vms/work/k/vmlinux");
-	for (int i = 0; argv[i]; i++)
+	for (int i = 0; argv[i]; i++) {
 		if (strcmp(argv[i], "--disk") == 0)
 			assert_string_equal(argv[i + 1], "fd=3,key-fd=4");
+		jail |= strcmp(argv[i], "--jail") == 0;
+		sensitive |= strcmp(argv[i], "--sensitive") == 0;
+	}
+	assert_true(jail && sensitive); /* a work VM: confined, RAM locked */
 	/* Defaults. */
 	assert_true(conf("{\"name\":\"p\",\"kernel\":\"vmlinux\"}", &c));
 	assert_int_equal(c.memory_mib, 256);
 	assert_int_equal(c.restart, RESTART_NO);
 	assert_false(c.managed[0]);
+	vmm_argv("/vmm", "/d/vms/p", &c, false, buf, sizeof(buf), argv, 32);
+	jail = sensitive = false;
+	for (int i = 0; argv[i]; i++) {
+		jail |= strcmp(argv[i], "--jail") == 0;
+		sensitive |= strcmp(argv[i], "--sensitive") == 0;
+	}
+	assert_true(jail && !sensitive); /* a personal VM: confined, RAM swappable */
 	/* Refusals. */
 	assert_false(conf("{\"name\":\"../x\",\"kernel\":\"k\"}", &c));
 	assert_false(conf("{\"name\":\"Work\",\"kernel\":\"k\"}", &c));
