@@ -9,9 +9,11 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -137,7 +139,89 @@ out:
 	return ret;
 }
 
-/* An empty, read-only tmpfs becomes "/"; the host's tree is unmounted. */
+/*
+ * A directory fd kept past the lockdown leads back into the host's tree
+ * (openat(fd, "..") climbs out of any root) unless it is the root of a
+ * mount that is detached, where ".." is the directory itself: that is how
+ * a jailed program may keep one directory (the VMM's vsock directory, bind
+ * mounted onto itself). Any other directory fd is refused.
+ */
+static int check_fd(int fd)
+{
+	struct stat st, up;
+
+	if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	if (fstatat(fd, "..", &up, 0) == 0 && up.st_dev == st.st_dev && up.st_ino == st.st_ino)
+		return 0;
+	log_error("sandbox: fd %d is a directory that leads out of the jail", fd);
+	return -EBUSY;
+}
+
+static int check_dir_fds(void)
+{
+	struct rlimit rl = { .rlim_cur = 1024 };
+	int ret = 0;
+
+	/* /proc is gone by now: ask every possible fd. */
+	getrlimit(RLIMIT_NOFILE, &rl);
+	for (int fd = 0; !ret && fd < (int)MIN(rl.rlim_cur, (rlim_t)65536); fd++)
+		ret = check_fd(fd);
+	return ret;
+}
+
+/* Detaches every mount below "/" (deepest first), leaving "/" itself. */
+static void detach_submounts(void)
+{
+	char line[4096], *points[256];
+	size_t n = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return; /* no /proc: nothing we could name */
+	while (n < ARRAY_SIZE(points) && fgets(line, sizeof(line), f)) {
+		char point[4096];
+
+		/* id parent major:minor root mount-point ... */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 && strcmp(point, "/"))
+			points[n++] = strdup(point);
+	}
+	fclose(f);
+	/* Later lines are mounted on top of or below earlier ones: undo in reverse. */
+	while (n--) {
+		if (points[n])
+			umount2(points[n], MNT_DETACH);
+		free(points[n]);
+	}
+}
+
+/*
+ * pivot_root refuses a root that is mounted on nothing (the kernel's
+ * initramfs, rootfs) or whose parent mount is shared (EINVAL). Then do what
+ * switch_root does: detach everything mounted below "/", move an empty
+ * tmpfs over "/" and chroot into it. The old root file system stays in this
+ * private mount namespace, under the tmpfs, but nothing leads there: no path
+ * ("/.." is "/"), no cwd (we are inside), no directory fd (check_dir_fds).
+ * And nothing can undo it: the lockdown then drops every capability
+ * (CAP_SYS_CHROOT and CAP_SYS_ADMIN, needed to chroot or mount again) and
+ * sets no_new_privs, and the kernel refuses a chrooted process a new user
+ * namespace, the one way to regain them.
+ */
+static int move_to_empty_root(void)
+{
+	log_info("sandbox: the root cannot be pivoted (an initramfs?): moving an empty root "
+		 "over it");
+	if (chdir("/") < 0)
+		return -errno;
+	detach_submounts(); /* our /tmp tmpfs too; the directory under it remains */
+	if (mount("jail", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0755") <
+		    0 ||
+	    chdir("/tmp") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0)
+		return -errno;
+	return 0;
+}
+
+/* An empty, read-only tmpfs becomes "/"; the host's tree is detached or out of reach. */
 static int pivot_to_empty_root(void)
 {
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -148,16 +232,21 @@ static int pivot_to_empty_root(void)
 	if (chdir("/tmp") < 0)
 		return -errno;
 	/* pivot_root(".", ".") stacks the old root on top; unmount it. */
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		return -errno;
-	if (umount2(".", MNT_DETACH) < 0)
-		return -errno;
+	if (syscall(SYS_pivot_root, ".", ".") == 0) {
+		if (umount2(".", MNT_DETACH) < 0)
+			return -errno;
+	} else {
+		int ret = errno == EINVAL ? move_to_empty_root() : -errno;
+
+		if (ret)
+			return ret;
+	}
 	if (chdir("/") < 0)
 		return -errno;
 	if (mount(NULL, "/", NULL,
 		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return -errno;
-	return 0;
+	return check_dir_fds();
 }
 
 /* Empties the bounding set (while we still hold CAP_SETPCAP): no exec can regain them. */

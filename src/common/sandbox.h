@@ -12,7 +12,9 @@
  *
  *  - sandbox_lockdown() runs in the spawned program once it has set up
  *    what it needs from those fds and before it touches untrusted input:
- *    it pivots to an empty read-only root, drops every capability, switches
+ *    it pivots to an empty read-only root (or, where the root cannot be
+ *    pivoted, as on an initramfs, moves that empty root over "/" and chroots
+ *    into it, the way switch_root does), drops every capability, switches
  *    to an unprivileged uid, sets no_new_privs and makes itself
  *    non-dumpable. Then each thread installs its own seccomp allowlist with
  *    sandbox_seccomp_load() (default action: kill the process).
@@ -48,7 +50,10 @@ struct sandbox_lockdown {
 };
 
 /*
- * Call single-threaded, in a process sandbox_spawn() started. Returns 0, or
+ * Call single-threaded, in a process sandbox_spawn() started. A directory
+ * fd may be kept only if it is the root of a mount (bind it onto itself):
+ * the host's tree is detached and its ".." is itself; any other directory
+ * fd would lead out of the new root (-EBUSY). Returns 0, or
  * a negative errno naming the first step that failed; on failure the
  * process must exit, it is half-confined.
  */

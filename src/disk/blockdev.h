@@ -47,7 +47,11 @@ struct blockdev {
 	void *priv; /* backend state */
 };
 
-/* Opens a raw image file; read_only opens it O_RDONLY and refuses writes. */
+/*
+ * Opens a raw image file; read_only opens it O_RDONLY and refuses writes. A
+ * file that ends inside a sector is rounded up to the whole sector: the
+ * missing bytes read as zeroes and a write there extends the file.
+ */
 int blockdev_raw_open(const char *path, bool read_only, struct blockdev **out) __must_check;
 
 /*

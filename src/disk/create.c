@@ -124,6 +124,9 @@ int image_create(int fd, uint64_t data_size, const uint8_t uuid[IMAGE_UUID_LEN],
 	struct secret *copy;
 	int dfd, ret;
 
+	/* Nothing of the source may be lost: it must fit (see create.h). */
+	if (src && src->size > data_size)
+		return -EFBIG;
 	ret = image_format(fd, data_size, uuid, dek, bindings);
 	if (ret)
 		return ret;

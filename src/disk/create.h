@@ -13,11 +13,14 @@
 /*
  * Formats fd as an image of data_size bytes (a multiple of 4096) with uuid
  * (see image_new_uuid) and the given bindings document, then fills every
- * block from src (a raw image; shorter sources are padded with zeroes; NULL
- * for an empty disk): all-zero blocks become authenticated zero blocks with
- * no data written (the file stays sparse), the others are sealed. dek is
- * borrowed. Sealing runs on `threads` threads (at least 1). Returns 0 or
- * -errno.
+ * block from src (a raw image; NULL for an empty disk): the image's last
+ * block holds the source's tail followed by zeroes, and a shorter source is
+ * padded with zeroes; a source larger than data_size is -EFBIG (a raw file
+ * that ends inside a sector is rounded up to it, see blockdev_raw_open, so
+ * ALIGN_UP(file size, 4096) always fits). All-zero blocks become
+ * authenticated zero blocks with no data written (the file stays sparse), the
+ * others are sealed. dek is borrowed. Sealing runs on `threads` threads (at
+ * least 1). Returns 0 or -errno.
  */
 int image_create(int fd, uint64_t data_size, const uint8_t uuid[IMAGE_UUID_LEN],
 		 const struct secret *dek, const char *bindings, struct blockdev *src,

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The crypt block backend: AES-256-GCM per 4 KiB block, metadata with two
- * slots per block, write-back cache with crash-consistent checkpoints
- * (crypt_cache.c). The format is docs/image-format.md.
+ * slots per block, write-back cache (crypt_cache.c) with crash-consistent checkpoints
+ * (crypt_ckpt.c). The format is docs/image-format.md.
  *
  * Threads: readv/writev run in the caller's thread and in parallel (the
  * crypto is done outside every lock); map_lock guards only pointer updates
@@ -449,54 +449,6 @@ static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_
 	return ret;
 }
 
-static void *bg_main(void *arg)
-{
-	struct crypt *c = arg;
-
-	pthread_mutex_lock(&c->bg_lock);
-	while (!c->bg_stop) {
-		while (!c->bg_stop && !c->bg_kick)
-			pthread_cond_wait(&c->bg_cond, &c->bg_lock);
-		c->bg_kick = false;
-		pthread_mutex_unlock(&c->bg_lock);
-		atomic_store(&c->bg_kicked, false);
-		/* A failure is sticky in c->failed: the next request reports it. */
-		if (crypt_checkpoint(c))
-			log_debug("crypt: background checkpoint failed");
-		pthread_mutex_lock(&c->bg_lock);
-	}
-	pthread_mutex_unlock(&c->bg_lock);
-	return NULL;
-}
-
-static void bg_stop(struct crypt *c)
-{
-	if (!c->bg_running)
-		return;
-	pthread_mutex_lock(&c->bg_lock);
-	c->bg_stop = true;
-	pthread_cond_signal(&c->bg_cond);
-	pthread_mutex_unlock(&c->bg_lock);
-	pthread_join(c->bg_thread, NULL);
-	c->bg_running = false;
-}
-
-/* After a write: wake the flusher at half, checkpoint here when full. */
-static int cache_pressure(struct crypt *c)
-{
-	size_t n = atomic_load(&c->cached);
-
-	if (!c->bg_running)
-		return n >= c->cache_blocks ? crypt_checkpoint(c) : 0;
-	if (n >= c->cache_blocks / 2 && !atomic_exchange(&c->bg_kicked, true)) {
-		pthread_mutex_lock(&c->bg_lock);
-		c->bg_kick = true;
-		pthread_cond_signal(&c->bg_cond);
-		pthread_mutex_unlock(&c->bg_lock);
-	}
-	return n >= 2 * c->cache_blocks ? crypt_checkpoint(c) : 0;
-}
-
 static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t off)
 {
 	struct crypt *c = to_crypt(bd);
@@ -525,7 +477,7 @@ static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt
 				  pt, &pool);
 		done += k;
 		if (!ret)
-			ret = cache_pressure(c);
+			ret = crypt_cache_pressure(c);
 	}
 	explicit_bzero(pt, sizeof(pt));
 	aead_free(a);
@@ -578,7 +530,7 @@ static int crypt_discard(struct blockdev *bd, uint64_t off, uint64_t len)
 		}
 		pos += k;
 		if (!ret)
-			ret = cache_pressure(c);
+			ret = crypt_cache_pressure(c);
 	}
 	explicit_bzero(pt, sizeof(pt));
 	aead_free(a);
@@ -594,7 +546,7 @@ static int crypt_flush(struct blockdev *bd)
 
 static void crypt_release(struct crypt *c)
 {
-	bg_stop(c);
+	crypt_bg_stop(c);
 	pthread_mutex_destroy(&c->bg_lock);
 	pthread_cond_destroy(&c->bg_cond);
 	crypt_map_clear(&c->active);
@@ -624,7 +576,7 @@ static void crypt_close(struct blockdev *bd)
 	struct crypt *c = to_crypt(bd);
 
 	/* A clean close: everything durable, then the header says so. */
-	bg_stop(c);
+	crypt_bg_stop(c);
 	if (!bd->read_only && crypt_checkpoint(c) == 0) {
 		c->hdr.flags &= ~IMAGE_FLAG_DIRTY;
 		if (image_header_store(&c->io, &c->hdr, c->dek))
@@ -697,27 +649,6 @@ static int crypt_load_header(struct crypt *c)
 	return ret;
 }
 
-/* Starts a write session: recovery if needed, then a new epoch, DIRTY. */
-static int crypt_begin_session(struct crypt *c)
-{
-	int ret;
-
-	if (c->hdr.flags & IMAGE_FLAG_DIRTY) {
-		log_warn("crypt: image was not closed cleanly; checking its last writes");
-		ret = crypt_recover(c);
-		if (ret)
-			return ret;
-	}
-	if (c->hdr.epoch >= IMAGE_EPOCH_MAX)
-		return -EOVERFLOW;
-	c->hdr.epoch++;
-	c->hdr.session_epoch = c->hdr.epoch;
-	c->hdr.flags |= IMAGE_FLAG_DIRTY;
-	ret = image_header_store(&c->io, &c->hdr, c->dek);
-	atomic_store(&c->epoch, c->hdr.epoch);
-	return ret;
-}
-
 static int crypt_setup(struct crypt *c, struct secret *dek, bool read_only,
 		       const struct crypt_tuning *t)
 {
@@ -741,7 +672,7 @@ static int crypt_setup(struct crypt *c, struct secret *dek, bool read_only,
 		if (ret)
 			return ret;
 		if (!(t && t->sync_checkpoints))
-			c->bg_running = pthread_create(&c->bg_thread, NULL, bg_main, c) == 0;
+			c->bg_running = pthread_create(&c->bg_thread, NULL, crypt_bg_main, c) == 0;
 	}
 	memcpy(c->info.uuid, c->hdr.uuid, IMAGE_UUID_LEN);
 	c->info.epoch = c->hdr.epoch;

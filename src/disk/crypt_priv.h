@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Internals of the crypt backend shared by crypt.c and crypt_cache.c. */
+/* Internals of the crypt backend shared by crypt.c, crypt_cache.c and crypt_ckpt.c. */
 #ifndef POCKETVM_DISK_CRYPT_PRIV_H
 #define POCKETVM_DISK_CRYPT_PRIV_H
 
@@ -138,9 +138,17 @@ int crypt_cache_next_gen(struct crypt *c, uint64_t b, uint8_t *gen, uint64_t *sw
  * swaps was read (then the gen may be stale: returns false, e not taken).
  */
 bool crypt_cache_insert(struct crypt *c, struct crypt_entry *e, uint64_t swaps);
+/* Checkpoint and recovery (crypt_ckpt.c). */
 /* Persists every cached block (the checkpoint); 0 or -errno. */
 int crypt_checkpoint(struct crypt *c) __must_check;
 /* Repairs a DIRTY image's records at a read-write open. */
 int crypt_recover(struct crypt *c) __must_check;
+/* The background flusher's thread; crypt_bg_stop() ends and joins it. */
+void *crypt_bg_main(void *arg);
+void crypt_bg_stop(struct crypt *c);
+/* After a write: wake the flusher at half, checkpoint here when full. */
+int crypt_cache_pressure(struct crypt *c) __must_check;
+/* Starts a write session: recovery if needed, then a new epoch, DIRTY. */
+int crypt_begin_session(struct crypt *c) __must_check;
 
 #endif

@@ -8,6 +8,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,11 @@
 struct raw {
 	struct blockdev bd;
 	int fd;
+	/*
+	 * The file's size at open when it ends inside a sector: reads from there
+	 * to the end of that sector return zeroes instead of hitting EOF.
+	 */
+	uint64_t tail_end;
 };
 
 static struct raw *to_raw(struct blockdev *bd)
@@ -68,6 +74,12 @@ static int raw_rw(struct raw *r, const struct iovec *iov_in, int iovcnt, uint64_
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
+			break;
+		}
+		if (n == 0 && !write && r->tail_end && offset >= r->tail_end) {
+			/* The padding of a trailing partial sector. */
+			for (int i = 0; i < iovcnt; i++)
+				memset(iov[i].iov_base, 0, iov[i].iov_len);
 			break;
 		}
 		if (n == 0) {
@@ -160,8 +172,14 @@ int blockdev_raw_open_fd(int fd, bool read_only, struct blockdev **out)
 	}
 	r->fd = fd;
 	r->bd.ops = &raw_ops;
-	/* A trailing partial sector is not addressable by the guest. */
-	r->bd.size = ALIGN_DOWN(size, (uint64_t)BLOCKDEV_SECTOR_SIZE);
+	/*
+	 * A trailing partial sector is rounded up (as QEMU does), never dropped:
+	 * its missing bytes read as zeroes, and a write there extends the file to
+	 * the whole sector. A source image thus keeps every byte it has.
+	 */
+	r->bd.size = ALIGN_UP(size, (uint64_t)BLOCKDEV_SECTOR_SIZE);
+	if (size % BLOCKDEV_SECTOR_SIZE)
+		r->tail_end = size;
 	r->bd.block_size = 4096;
 	r->bd.read_only = read_only;
 	r->bd.priv = r;

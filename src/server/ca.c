@@ -133,7 +133,8 @@ static int load_ca(struct ca *ca, const char *kpath, const char *cpath)
 	FILE *kf = fopen(kpath, "re"), *cf = fopen(cpath, "re");
 	int r = 0;
 
-	if (kf)
+	/* Unbuffered: no stdio buffer keeps a copy of the key's PEM text. */
+	if (kf && setvbuf(kf, NULL, _IONBF, 0) == 0)
 		ca->key = PEM_read_PrivateKey(kf, NULL, NULL, NULL);
 	if (cf)
 		ca->cert = PEM_read_X509(cf, NULL, NULL, NULL);

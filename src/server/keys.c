@@ -8,14 +8,15 @@
 #include <jose/jws.h>
 #include <jose/openssl.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/rand.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,10 +138,148 @@ static int load_server_id(const char *dir, char out[UUID_LEN + 1])
 	return write_secret_file(path, buf);
 }
 
-static int fill_derived(struct keys *k)
+/*
+ * Private keys live in OpenSSL's secure heap: an mlock()ed arena, excluded
+ * from core dumps, wiped on free. EC private scalars land there by
+ * themselves once it exists (OpenSSL allocates them with BN_secure_new),
+ * the key-encryption key and the advertisement key's JWK text are put
+ * there here. 2 MiB leaves room for every thread's copy and for the TLS
+ * handshakes' ephemeral keys, which use it too.
+ */
+#define SECURE_HEAP_SIZE (2u << 20)
+#define SECURE_HEAP_MIN 16
+
+#if defined(__SANITIZE_ADDRESS__)
+#define KEYS_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KEYS_LSAN 1
+#endif
+#endif
+
+#ifdef KEYS_LSAN
+#include <sanitizer/lsan_interface.h>
+
+/*
+ * LeakSanitizer does not scan the secure heap's mapping, so what OpenSSL
+ * allocates and points to only from there (its DRBGs' state) would look
+ * leaked in sanitizer builds: make the mapping a root it scans.
+ */
+static void secure_heap_lsan_root(void)
 {
-	k->lease_pub = json_deep_copy(k->lease);
-	if (!k->lease_pub || !jose_jwk_pub(NULL, k->lease_pub))
+	void *p = OPENSSL_secure_malloc(1);
+	FILE *f = fopen("/proc/self/maps", "re");
+	unsigned long lo, hi;
+	char line[512];
+
+	while (p && f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (uintptr_t)p >= lo &&
+		    (uintptr_t)p < hi) {
+			__lsan_register_root_region((void *)lo, hi - lo);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	OPENSSL_secure_free(p);
+}
+#else
+static void secure_heap_lsan_root(void)
+{
+}
+#endif
+
+static int secure_heap_init(void)
+{
+	if (CRYPTO_secure_malloc_initialized())
+		return 0;
+	if (CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MIN) == 0) {
+		log_error("keys: cannot lock %u KiB of memory for the keys (RLIMIT_MEMLOCK?)",
+			  SECURE_HEAP_SIZE >> 10);
+		return -ENOMEM;
+	}
+	secure_heap_lsan_root();
+	return 0;
+}
+
+/* A copy of text in the secure heap. */
+static char *secure_strdup(const char *text)
+{
+	size_t len = strlen(text);
+	char *p = OPENSSL_secure_malloc(len + 1);
+
+	if (p)
+		memcpy(p, text, len + 1);
+	return p;
+}
+
+static void secure_str_free(char *p)
+{
+	if (p)
+		OPENSSL_secure_clear_free(p, strlen(p) + 1);
+}
+
+/* Wipes a private JWK's secret member ("d") in place, then frees it. */
+static void jwk_forget(json_t *jwk)
+{
+	json_t *d = jwk ? json_object_get(jwk, "d") : NULL;
+
+	if (json_is_string(d))
+		OPENSSL_cleanse((char *)json_string_value(d), json_string_length(d));
+	json_decref(jwk);
+}
+
+/* The public half of a private JWK, a new object. */
+static json_t *jwk_public(const json_t *jwk)
+{
+	json_t *pub = json_deep_copy(jwk);
+
+	if (pub && !jose_jwk_pub(NULL, pub)) {
+		jwk_forget(pub);
+		return NULL;
+	}
+	return pub;
+}
+
+/*
+ * A copy of an EC key whose private scalar is in the secure heap. Keys that
+ * libjose builds, or EVP_PKEY_dup() copies, get an ordinary BIGNUM; going
+ * through the provider's import puts it in the secure heap.
+ */
+static EVP_PKEY *pkey_secure_copy(EVP_PKEY *key)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY *out = NULL;
+
+	if (ctx && EVP_PKEY_todata(key, EVP_PKEY_KEYPAIR, &params) == 1 &&
+	    EVP_PKEY_fromdata_init(ctx) == 1 &&
+	    EVP_PKEY_fromdata(ctx, &out, EVP_PKEY_KEYPAIR, params) != 1)
+		out = NULL;
+	OSSL_PARAM_free(params); /* clears the secret values it holds */
+	EVP_PKEY_CTX_free(ctx);
+	return out;
+}
+
+/*
+ * Keeps of the private JWKs only what is needed, in locked memory: the lease
+ * key as an EVP_PKEY (its scalar in the secure heap), the advertisement key
+ * as JWK text in the secure heap (libjose signs with a JWK, once per new VM).
+ * The JSON copies the rest of the server sees are public.
+ */
+static int keep_keys(struct keys *k, json_t *adv, json_t *lease)
+{
+	char *text = json_dumps(adv, JSON_SORT_KEYS | JSON_COMPACT);
+	EVP_PKEY *pkey;
+
+	k->adv_priv = text ? secure_strdup(text) : NULL;
+	keys_free_secret(text);
+	k->adv = jwk_public(adv);
+	k->lease_pub = jwk_public(lease);
+	pkey = jose_openssl_jwk_to_EVP_PKEY(NULL, lease);
+	k->lease_pkey = pkey ? pkey_secure_copy(pkey) : NULL;
+	EVP_PKEY_free(pkey);
+	if (!k->adv_priv || !k->adv || !k->lease_pub || !k->lease_pkey)
 		return -ENOMEM;
 	if (!jwk_thumbprint(k->lease_pub, "S256", k->lease_kid) ||
 	    !jwk_thumbprint(k->adv, "S256", k->adv_thp) ||
@@ -148,28 +287,20 @@ static int fill_derived(struct keys *k)
 		return -EINVAL;
 	if (json_object_set_new(k->lease_pub, "kid", json_string(k->lease_kid)) < 0)
 		return -ENOMEM;
-	k->lease_pkey = jose_openssl_jwk_to_EVP_PKEY(NULL, k->lease);
-	return k->lease_pkey ? 0 : -EINVAL;
+	return 0;
 }
 
 #define KEK_LEN 32
 
 static unsigned char *kek_alloc(void)
 {
-	unsigned char *p = calloc(1, KEK_LEN);
-
-	if (p)
-		mlock(p, KEK_LEN); /* best effort: RLIMIT_MEMLOCK may forbid it */
-	return p;
+	return OPENSSL_secure_zalloc(KEK_LEN);
 }
 
 static void kek_free(unsigned char *p)
 {
-	if (!p)
-		return;
-	OPENSSL_cleanse(p, KEK_LEN);
-	munlock(p, KEK_LEN);
-	free(p);
+	if (p)
+		OPENSSL_secure_clear_free(p, KEK_LEN);
 }
 
 /* STATE/kek: 32 random bytes, created once, mode 0600. */
@@ -209,29 +340,34 @@ static int load_kek(const char *dir, unsigned char **out)
 
 int keys_load_or_create(struct keys *k, const char *dir)
 {
+	json_t *adv = NULL, *lease = NULL;
+	int r = -EINVAL;
+
 	memset(k, 0, sizeof(*k));
-	if (load_kek(dir, &k->kek) < 0)
+	if (secure_heap_init() < 0 || load_kek(dir, &k->kek) < 0)
 		return -EINVAL;
-	k->adv = load_or_gen(dir, "adv.jwk", "ES512");
-	k->lease = load_or_gen(dir, "lease.jwk", "ES256");
-	if (!k->adv || !k->lease || load_server_id(dir, k->server_id) < 0 || fill_derived(k) < 0) {
+	adv = load_or_gen(dir, "adv.jwk", "ES512");
+	lease = load_or_gen(dir, "lease.jwk", "ES256");
+	if (adv && lease && load_server_id(dir, k->server_id) == 0)
+		r = keep_keys(k, adv, lease) < 0 ? -EINVAL : 0;
+	jwk_forget(adv);
+	jwk_forget(lease);
+	if (r < 0)
 		keys_release(k);
-		return -EINVAL;
-	}
-	return 0;
+	return r;
 }
 
 int keys_dup(struct keys *dst, const struct keys *src)
 {
 	*dst = *src;
 	dst->adv = json_deep_copy(src->adv);
-	dst->lease = json_deep_copy(src->lease);
+	dst->adv_priv = secure_strdup(src->adv_priv);
 	dst->lease_pub = json_deep_copy(src->lease_pub);
-	dst->lease_pkey = dst->lease ? jose_openssl_jwk_to_EVP_PKEY(NULL, dst->lease) : NULL;
+	dst->lease_pkey = pkey_secure_copy(src->lease_pkey);
 	dst->kek = kek_alloc();
 	if (dst->kek)
 		memcpy(dst->kek, src->kek, KEK_LEN);
-	if (!dst->adv || !dst->lease || !dst->lease_pub || !dst->lease_pkey || !dst->kek) {
+	if (!dst->adv || !dst->adv_priv || !dst->lease_pub || !dst->lease_pkey || !dst->kek) {
 		keys_release(dst);
 		return -ENOMEM;
 	}
@@ -241,11 +377,12 @@ int keys_dup(struct keys *dst, const struct keys *src)
 void keys_release(struct keys *k)
 {
 	json_decref(k->adv);
-	json_decref(k->lease);
+	secure_str_free(k->adv_priv);
 	json_decref(k->lease_pub);
 	EVP_PKEY_free(k->lease_pkey);
 	kek_free(k->kek);
-	k->adv = k->lease = k->lease_pub = NULL;
+	k->adv = k->lease_pub = NULL;
+	k->adv_priv = NULL;
 	k->lease_pkey = NULL;
 	k->kek = NULL;
 }
@@ -254,6 +391,7 @@ void keys_release(struct keys *k)
 static char *make_adv(const struct keys *k, const json_t *exc)
 {
 	json_t *keys = NULL, *payload = NULL, *jws = NULL, *sig = NULL, *signers = NULL;
+	json_t *priv = json_loads(k->adv_priv, 0, NULL);
 	char *text = NULL, *out = NULL;
 
 	/* Copies: jose_jwk_pub() strips the private parts in place. */
@@ -267,11 +405,14 @@ static char *make_adv(const struct keys *k, const json_t *exc)
 		goto out;
 	jws = json_pack("{s:o}", "payload", jose_b64_enc(text, strlen(text)));
 	sig = json_pack("{s:{s:s}}", "protected", "cty", "jwk-set+json");
-	signers = json_pack("[O]", k->adv);
+	signers = priv ? json_pack("[O]", priv) : NULL;
 	if (!jws || !sig || !signers || !jose_jws_sig(NULL, jws, sig, signers))
 		goto out;
 	out = json_dumps(jws, JSON_COMPACT);
 out:
+	json_decref(signers);
+	signers = NULL;
+	jwk_forget(priv);
 	free(text);
 	json_decref(keys);
 	json_decref(payload);

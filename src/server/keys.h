@@ -19,18 +19,22 @@
 #define THP_MAX 96
 
 struct keys {
-	json_t *adv; /* private ES512 JWK */
-	json_t *lease; /* private ES256 JWK */
-	json_t *lease_pub; /* public half, with "kid" */
+	json_t *adv; /* public half of the ES512 advertisement key */
+	char *adv_priv; /* its private JWK text, in OpenSSL's secure heap */
+	json_t *lease_pub; /* public half of the ES256 lease key, with "kid" */
 	char adv_thp[THP_MAX];
 	char adv_thp_s1[THP_MAX];
 	char lease_kid[THP_MAX];
 	char server_id[UUID_LEN + 1];
-	EVP_PKEY *lease_pkey; /* the lease key as OpenSSL holds it, for fast signing */
-	unsigned char *kek; /* 32 bytes (STATE/kek), mlocked: seals VM keys at rest */
+	EVP_PKEY *lease_pkey; /* the private lease key; its scalar is in the secure heap */
+	unsigned char *kek; /* 32 bytes (STATE/kek), secure heap: seals VM keys at rest */
 };
 
-/* Loads the keys from dir, creating missing ones. 0 or -errno (logged). */
+/*
+ * Loads the keys from dir, creating missing ones. Sets up OpenSSL's secure
+ * heap (mlocked, 2 MiB) first: every private key of the process lives there,
+ * the CA's and TLS's included; failing that is an error. 0 or -errno (logged).
+ */
 int __must_check keys_load_or_create(struct keys *k, const char *dir);
 /* Deep copy for another thread. 0 or -ENOMEM. */
 int __must_check keys_dup(struct keys *dst, const struct keys *src);

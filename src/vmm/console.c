@@ -5,10 +5,12 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
@@ -21,6 +23,12 @@ struct console {
 	pthread_mutex_t lock;
 	int in_fd, out_fd, listen_fd;
 	struct event *in_ev, *listen_ev;
+	/*
+	 * stdin that epoll cannot watch (a regular file, /dev/null): in_ev then
+	 * has no fd and is made active by hand whenever the sink has room, and
+	 * reading it never blocks.
+	 */
+	bool in_unpolled;
 	bool paused;
 	bool tty_raw;
 	struct termios saved_tty;
@@ -89,14 +97,19 @@ static void on_input(evutil_socket_t fd, short what, void *arg)
 		pthread_mutex_unlock(&con->lock);
 		return;
 	}
-	n = read(fd, buf, space);
+	n = read(con->in_fd, buf, space);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n <= 0) {
+		if (n < 0 && con->in_unpolled)
+			log_warn("console: reading stdin: %s; no more input", strerror(errno));
 		drop_client(con);
 		return;
 	}
 	s->input(s->opaque, buf, (size_t)n);
+	/* Nothing will wake an unpolled input: come back while there is room. */
+	if (con->in_unpolled)
+		event_active(con->in_ev, EV_READ, 0);
 }
 
 void console_rx_ready(struct console *con)
@@ -106,13 +119,24 @@ void console_rx_ready(struct console *con)
 	pthread_mutex_lock(&con->lock);
 	if (con->paused && con->in_ev) {
 		con->paused = false;
-		event_add(con->in_ev, NULL);
+		if (con->in_unpolled)
+			event_active(con->in_ev, EV_READ, 0);
+		else
+			event_add(con->in_ev, NULL);
 	}
 	pthread_mutex_unlock(&con->lock);
 }
 
 static int watch_input(struct console *con)
 {
+	if (con->in_unpolled) {
+		/* No fd: libevent's epoll refuses it. Read until EOF as the sink allows. */
+		con->in_ev = event_new(con->vm->evb, -1, 0, on_input, con);
+		if (!con->in_ev)
+			return -ENOMEM;
+		event_active(con->in_ev, EV_READ, 0);
+		return 0;
+	}
 	con->in_ev = event_new(con->vm->evb, con->in_fd, EV_READ | EV_PERSIST, on_input, con);
 	if (!con->in_ev || event_add(con->in_ev, NULL))
 		return -ENOMEM;
@@ -159,7 +183,7 @@ static int listen_unix(const char *path)
 	return fd;
 }
 
-/* epoll refuses regular files and /dev/null: such stdin simply has no input. */
+/* epoll refuses regular files and /dev/null (EPERM). */
 static bool pollable(int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -171,6 +195,60 @@ static bool pollable(int fd)
 	ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0;
 	close(ep);
 	return ok;
+}
+
+/*
+ * A VMM started with stdin closed hands fd 0 to the first thing it opens
+ * (/dev/kvm, an eventfd, the epoll instance): reading "stdin" would at best
+ * fail and at worst steal an eventfd's events. Neither is ever a user's stdin.
+ */
+static bool stdin_reused(int fd)
+{
+	char path[32], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return !strncmp(target, "anon_inode:", 11) || !strcmp(target, "/dev/kvm");
+}
+
+/*
+ * Decides how stdin is read: watched by epoll (a terminal, pipe, socket),
+ * read as the guest takes it (what epoll refuses: a regular file, /dev/null,
+ * which never block), or not at all when it is closed. A stdin that cannot
+ * be read (a directory, opened write-only) is an error the user must see.
+ */
+static int check_stdin(struct console *con, bool *usable)
+{
+	struct stat st;
+	int fl;
+
+	*usable = false;
+	if (fstat(con->in_fd, &st) < 0 || stdin_reused(con->in_fd)) {
+		log_info("console: stdin is closed: the guest gets no input");
+		return 0;
+	}
+	fl = fcntl(con->in_fd, F_GETFL);
+	if (S_ISDIR(st.st_mode) || (fl >= 0 && (fl & O_ACCMODE) == O_WRONLY)) {
+		log_error("console: stdin cannot be read (%s); give the VMM a terminal, pipe, "
+			  "file or </dev/null",
+			  S_ISDIR(st.st_mode) ? "it is a directory" : "it is open write-only");
+		return -EBADF;
+	}
+	if (!pollable(con->in_fd)) {
+		if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+			log_error("console: stdin (mode 0%o) can neither be watched nor read "
+				  "without blocking; use a terminal, pipe, file or </dev/null",
+				  (unsigned int)(st.st_mode & S_IFMT));
+			return -EBADF;
+		}
+		con->in_unpolled = true;
+	}
+	*usable = true;
+	return 0;
 }
 
 /* Raw input so keys reach the guest, but keep ISIG: Ctrl-C still stops the VMM. */
@@ -200,11 +278,15 @@ int console_new(struct vm *vm, enum console_kind kind, const char *path, struct 
 	con->in_fd = con->out_fd = con->listen_fd = -1;
 	pthread_mutex_init(&con->lock, NULL);
 	if (kind == CONSOLE_STDIO) {
+		bool usable;
+
 		con->in_fd = STDIN_FILENO;
 		con->out_fd = STDOUT_FILENO;
-		set_raw(con);
-		if (pollable(con->in_fd) && watch_input(con))
-			ret = -ENOMEM;
+		ret = check_stdin(con, &usable);
+		if (!ret && usable) {
+			set_raw(con);
+			ret = watch_input(con);
+		}
 	} else if (kind == CONSOLE_SOCKET) {
 		con->path = strdup(path);
 		con->listen_fd = listen_unix(path);

@@ -2,7 +2,10 @@
 /*
  * The VM's console: where ttyS0 (UART) and hvc0 (virtio-console port 0)
  * write, and where typed input comes from. On stdio a terminal is put in raw
- * mode (keeping Ctrl-C for the VMM) and restored at exit; on a socket, the
+ * mode (keeping Ctrl-C for the VMM) and restored at exit; a stdin epoll
+ * refuses (a regular file, /dev/null) is read as the guest takes input
+ * until EOF; a closed stdin gives no input; one that cannot be read (a
+ * directory, write-only) makes console_new fail with a message; on a socket, the
  * VMM listens on a unix socket and serves one client at a time (output
  * while nobody is connected is dropped).
  *

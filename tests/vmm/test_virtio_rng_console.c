@@ -9,6 +9,7 @@
  *    the socket arrive in the guest's receive buffer; a control message for a
  *    port that does not exist sends the device to NEEDS_RESET.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,136 @@ GUEST_CODE static void guest_console(void)
 	GUEST_DONE();
 }
 
+/* Sends 4 bytes on port 1 and waits until the device took them. */
+GUEST_CODE static void port_say(struct vg_dev *d, struct vg_queue *tx, uint32_t word)
+{
+	VG_W32(PORT_TX_BUF, word);
+	tx->desc[0].addr = PORT_TX_BUF;
+	tx->desc[0].len = 4;
+	tx->desc[0].flags = 0;
+	vg_submit(d, tx, 0);
+	GUEST_ASSERT(vg_wait_used(d, tx, NULL) >= 0);
+}
+
+/* Waits for PORT_OPEN on port 1; returns its value. */
+GUEST_CODE static uint16_t wait_port_open(struct vg_dev *d, struct vg_queue *rx)
+{
+	uint16_t value;
+
+	GUEST_ASSERT_EQ(ctrl_recv(d, rx, &value, NULL), (6u << 16) | 1);
+	return value;
+}
+
+/*
+ * A connect-mode port whose peer is not there at first, then comes, goes and
+ * comes back: the guest is told (PORT_OPEN 1/0) and never blocks, and what
+ * it says while nobody listens is dropped.
+ */
+GUEST_CODE static void guest_reconnect(void)
+{
+	struct vg_dev d;
+	struct vg_queue q[6];
+	uint16_t value;
+	uint32_t name = 0;
+
+	GUEST_ASSERT_EQ(vg_probe(&d, 1, 0x1043), 0);
+	GUEST_ASSERT(vg_negotiate(&d, VG_F_VERSION_1 | (1ull << 1)) & (1ull << 1));
+	for (uint16_t i = 0; i < 6; i++)
+		vg_queue_setup(&d, &q[i], i, 8, CQ_BASE(i), 0xffff);
+	vg_driver_ok(&d);
+	for (uint16_t n = 0; n < 8; n++)
+		ctrl_give(&d, &q[2], n);
+	ctrl_send(&d, &q[3], 0, 0, 1); /* DEVICE_READY */
+	GUEST_ASSERT_EQ(ctrl_recv(&d, &q[2], &value, NULL), (1u << 16) | 0);
+	GUEST_ASSERT_EQ(ctrl_recv(&d, &q[2], &value, NULL), (1u << 16) | 1);
+	ctrl_send(&d, &q[3], 1, 3, 1); /* PORT_READY 1 */
+	GUEST_ASSERT_EQ(ctrl_recv(&d, &q[2], &value, &name), (7u << 16) | 1);
+	ctrl_send(&d, &q[3], 1, 6, 1);
+	/* A receive buffer, as a driver keeps one posted: the device reads (and sees EOF). */
+	q[4].desc[0].addr = PORT_RX_BUF;
+	q[4].desc[0].len = 64;
+	q[4].desc[0].flags = VG_DESC_F_WRITE;
+	vg_submit(&d, &q[4], 0);
+	port_say(&d, &q[5], 0x74736f6c); /* "lost": nobody is there yet */
+	GUEST_SYNC(1);
+	GUEST_SYNC2(2, wait_port_open(&d, &q[2])); /* the peer came */
+	port_say(&d, &q[5], 0x676e6970); /* "ping" */
+	GUEST_SYNC(3);
+	GUEST_SYNC2(4, wait_port_open(&d, &q[2])); /* the peer went */
+	port_say(&d, &q[5], 0x656e6f67); /* "gone" */
+	GUEST_SYNC(5);
+	GUEST_SYNC2(6, wait_port_open(&d, &q[2])); /* and came back */
+	port_say(&d, &q[5], 0x6b636162); /* "back" */
+	GUEST_DONE();
+}
+
+/* Accepts on lfd within ms milliseconds; -1 if nobody connected. */
+static int accept_within(int lfd, int ms)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1 ? accept(lfd, NULL, NULL) : -1;
+}
+
+static void expect_sync(struct harness *h, uint64_t n, uint64_t value, const char *what)
+{
+	struct ucall uc;
+
+	TEST_ASSERT(harness_run(h, &uc) == UCALL_SYNC && uc.args[0] == n && uc.args[1] == value,
+		    "%s (sync %lu: %lu)", what, (unsigned long)uc.args[0],
+		    (unsigned long)uc.args[1]);
+}
+
+static void test_console_reconnect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct port_config port = { .name = "p1", .path = sa.sun_path };
+	struct virtio_console *vc;
+	struct harness *h;
+	struct ucall uc;
+	char buf[8] = { 0 };
+	int lfd, cfd;
+
+	hostile = 0;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/pocketvm-vc-re-%d.sock", getpid());
+	unlink(sa.sun_path);
+	h = harness_new(16);
+	TEST_ASSERT(virtio_console_new(&h->vm, h->pci, NULL, &port, 1, &vc) == 0,
+		    "a port whose peer is not there yet stops the VM");
+	harness_start(h, guest_reconnect);
+	TEST_ASSERT(harness_run(h, &uc) == UCALL_SYNC && uc.args[0] == 1,
+		    "the guest blocked on a port nobody listens to");
+
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	TEST_ASSERT(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+			    listen(lfd, 1) == 0,
+		    "listen on %s", sa.sun_path);
+	cfd = accept_within(lfd, 6000);
+	TEST_ASSERT(cfd >= 0, "the VMM did not connect to a peer that came late");
+	expect_sync(h, 2, 1, "no PORT_OPEN 1 once the peer came");
+	expect_sync(h, 3, 0, "no sync 3");
+	TEST_ASSERT(read(cfd, buf, 4) == 4 && !memcmp(buf, "ping", 4),
+		    "peer got '%.4s', expected ping (output while disconnected is dropped)", buf);
+
+	close(cfd);
+	expect_sync(h, 4, 0, "no PORT_OPEN 0 when the peer went");
+	expect_sync(h, 5, 0, "the guest blocked after the peer went");
+	cfd = accept_within(lfd, 6000);
+	TEST_ASSERT(cfd >= 0, "the VMM did not reconnect after the peer went away");
+	expect_sync(h, 6, 1, "no PORT_OPEN 1 after reconnecting");
+	TEST_ASSERT(harness_run(h, &uc) == UCALL_DONE, "guest did not finish");
+	TEST_ASSERT(read(cfd, buf, 4) == 4 && !memcmp(buf, "back", 4),
+		    "peer got '%.4s', expected back", buf);
+	TEST_ASSERT(harness_log_contains(h, "went away; reconnecting"), "no log of the loss");
+	virtio_console_free(vc);
+	harness_free(h);
+	close(cfd);
+	close(lfd);
+	unlink(sa.sun_path);
+	printf("ok: virtio-console port reconnects to a late peer and after it went away; "
+	       "the guest is told and never blocks; output meanwhile is dropped\n");
+}
+
 static void test_rng(int bad)
 {
 	struct virtio_rng *rng;
@@ -235,5 +366,6 @@ int main(void)
 	test_rng(1);
 	test_console(0);
 	test_console(1);
+	test_console_reconnect();
 	return 0;
 }

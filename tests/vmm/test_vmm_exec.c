@@ -122,6 +122,8 @@ static void write_kernel(const char *path, const uint8_t *tail, size_t tail_len)
 /* An fd the next VMM run inherits as fd KEY_FD (-1: none). */
 #define KEY_FD 10
 static int pass_fd = -1;
+/* What the next VMM run gets as stdin (NULL: /dev/null). */
+static const char *stdin_path;
 
 /* Reads fd to EOF into buf (NUL-terminated, truncated to len - 1). */
 static void read_all(int fd, char *buf, size_t len)
@@ -150,9 +152,10 @@ static int run_vmm(char *const extra[], char *out, size_t outlen, char *err, siz
 	pid = fork();
 	TEST_ASSERT(pid >= 0, "fork");
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
+		int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
 
-		dup2(null, 0);
+		dup2(in, 0);
+		alarm(20); /* a VMM that never ends fails the test, not hangs it */
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
 		if (pass_fd >= 0)
@@ -184,6 +187,38 @@ static void check_kernel(const char *kpath, const uint8_t *tail, size_t len, int
 	TEST_ASSERT(rc == want, "%s: exit status %d, expected %d; stderr: %s", what, rc, want, err);
 	TEST_ASSERT(strcmp(out, "OK\n") == 0, "%s: console printed '%s', expected 'OK'", what, out);
 	printf("ok: %s -> exit %d, console \"OK\"\n", what, rc);
+}
+
+/*
+ * stdin that epoll refuses: /dev/null is EOF, a regular file is typed into
+ * the UART as the guest takes it; a directory is one clear error.
+ */
+static void check_stdin(const char *kpath)
+{
+	char in[] = "/tmp/pocketvm-stdin-XXXXXX", out[256], err[1024];
+	char *args[] = { "--kernel", (char *)kpath, NULL };
+	int fd = mkstemp(in), rc;
+
+	TEST_ASSERT(fd >= 0 && write(fd, "Q", 1) == 1, "stdin file");
+	close(fd);
+	write_kernel(kpath, poweroff, sizeof(poweroff));
+	rc = run_vmm(args, out, sizeof(out), err, sizeof(err));
+	TEST_ASSERT(rc == 0 && !strcmp(out, "OK\n"), "</dev/null: status %d, out '%s', stderr %s",
+		    rc, out, err);
+	write_kernel_code(kpath, echo, sizeof(echo), true);
+	stdin_path = in;
+	rc = run_vmm(args, out, sizeof(out), err, sizeof(err));
+	TEST_ASSERT(rc == 0 && !strcmp(out, "Q"), "<file: status %d, echo '%s', stderr %s", rc, out,
+		    err);
+	stdin_path = "/tmp";
+	rc = run_vmm(args, out, sizeof(out), err, sizeof(err));
+	TEST_ASSERT(rc == 1 && strstr(err, "console: stdin cannot be read (it is a directory)"),
+		    "<dir: status %d, stderr %s", rc, err);
+	stdin_path = NULL;
+	unlink(in);
+	printf("ok: stdin /dev/null runs the VM, a file's bytes reach the guest, "
+	       "a directory is refused: %s",
+	       err);
 }
 
 /* --console socket=PATH: a client's byte reaches the UART and the echo comes back. */
@@ -383,6 +418,7 @@ int main(void)
 	check_kernel(kpath, triple, sizeof(triple), 3, "triple fault");
 	check_socket_console(kpath);
 	check_stop_signal(kpath);
+	check_stdin(kpath);
 	write_kernel(kpath, panic_code, sizeof(panic_code));
 	rc = run_vmm((char *[]){ "--kernel", kpath, "--no-rng", NULL }, out, sizeof(out), err,
 		     sizeof(err));

@@ -170,8 +170,10 @@ int image_open_unlock(const char *path, bool write, const struct key_source *ks,
 					  "image was crypto-erased (no bindings left)" :
 				  ret == -ENOKEY ? "no binding can be used (give --recovery-key?)" :
 				  ret == -EHOSTUNREACH ? "key server unreachable" :
-				  ret == -EBADMSG      ? "key does not match the image" :
-							 strerror(-ret);
+				  ret == -EACCES  ? "the key server refused (not allowed, revoked, "
+						    "or our certificate rejected)" :
+				  ret == -EBADMSG ? "key does not match the image" :
+						    strerror(-ret);
 
 		fprintf(stderr, "pocketvm: %s: cannot recover the data key: %s\n", path, msg);
 		image_header_release(h);

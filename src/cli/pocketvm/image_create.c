@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +23,8 @@ static const char create_help[] =
 	"Makes a new encrypted image (AES-256-GCM per 4 KiB block) with a fresh random data\n"
 	"key that is stored only sealed by its bindings. SIZE takes K, M, G suffixes.\n"
 	"  --from-dir DIR   an ext4 file system made from DIR with mke2fs -d\n"
-	"  --from-raw FILE  the contents of a raw disk image (SIZE defaults to its size)\n"
+	"  --from-raw FILE  the contents of a raw disk image (SIZE defaults to its size\n"
+	"                   rounded up to 4 KiB; the last block is padded with zeroes)\n"
 	"  --tang URL       bind to a Tang server (or pocketvm-server) at URL\n"
 	"  --thp THP        trust the advertisement signed by this key thumbprint\n"
 	"  --trust          trust whatever the server advertises (first use)\n"
@@ -71,14 +71,7 @@ static int open_source(const char *dir, const char *raw, uint64_t *size, struct 
 
 	*src = NULL;
 	if (raw) {
-		struct stat st;
-
-		/* The raw backend sees whole sectors only: refuse to drop a tail. */
-		if (stat(raw, &st) == 0 && S_ISREG(st.st_mode) && st.st_size % 512) {
-			fprintf(stderr, "pocketvm: %s: size %lld is not a multiple of 512 bytes\n",
-				raw, (long long)st.st_size);
-			return -EINVAL;
-		}
+		/* A partial last sector or block is kept, padded with zeroes. */
 		ret = blockdev_raw_open(raw, true, src);
 		if (ret) {
 			fprintf(stderr, "pocketvm: %s: %s\n", raw, strerror(-ret));

@@ -31,6 +31,9 @@ enum {
 #define CONSOLE_QUEUE_SIZE 128
 #define OUT_PENDING_MAX (1u << 20)
 #define CONFIG_SIZE 12
+/* Connect-mode ports retry a missing or lost peer: 100 ms, doubling to 5 s. */
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 5000
 
 struct ctrl_msg {
 	uint32_t id;
@@ -47,6 +50,8 @@ struct vc_port {
 	bool listen;
 	int listen_fd, fd;
 	struct event *listen_ev, *read_ev, *write_ev;
+	struct event *retry_ev; /* connect mode: the next attempt */
+	unsigned int retry_ms; /* its delay; back to the minimum once connected */
 	bool reading; /* read_ev is armed */
 	bool guest_ready; /* the driver sent PORT_READY */
 	uint8_t *out; /* bytes the socket did not take yet */
@@ -197,6 +202,18 @@ static void ctrl_tx(struct virtio_console *vc)
 
 /* ---- ports ---- */
 
+/* Arms the next connection attempt and backs off the one after it. */
+static void port_retry_later(struct vc_port *p)
+{
+	struct timeval tv = { .tv_sec = p->retry_ms / 1000,
+			      .tv_usec = (p->retry_ms % 1000) * 1000 };
+
+	if (!p->retry_ev || evtimer_pending(p->retry_ev, NULL))
+		return;
+	evtimer_add(p->retry_ev, &tv);
+	p->retry_ms = MIN(p->retry_ms * 2, (unsigned int)RECONNECT_MAX_MS);
+}
+
 static void port_disconnect(struct vc_port *p)
 {
 	if (p->read_ev)
@@ -213,6 +230,11 @@ static void port_disconnect(struct vc_port *p)
 	p->out_len = p->out_off = 0;
 	if (p->guest_ready)
 		ctrl_send(p->vc, p->id, CTRL_PORT_OPEN, 0, NULL);
+	if (p->retry_ev) {
+		log_info("virtio-console: port %s: %s went away; reconnecting", p->name, p->path);
+		p->retry_ms = RECONNECT_MIN_MS;
+		port_retry_later(p);
+	}
 }
 
 static void port_arm_read(struct vc_port *p)
@@ -374,26 +396,91 @@ static void on_port_accept(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&v->lock);
 }
 
+/* A connect-mode peer that is not there (yet) is retried, not fatal. */
+static bool peer_absent(int err)
+{
+	return err == -ENOENT || err == -ECONNREFUSED || err == -EAGAIN;
+}
+
+/*
+ * One connection attempt in connect mode: 0 when connected, else -errno
+ * (nothing is left open).
+ */
+static int port_connect(struct vc_port *p)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, ret;
+
+	if (strlen(p->path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, p->path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	ret = port_attach_fd(p, fd);
+	if (ret) {
+		struct event *retry = p->retry_ev;
+
+		p->retry_ev = NULL; /* a failed attach is not a peer going away */
+		port_disconnect(p);
+		p->retry_ev = retry;
+		return ret;
+	}
+	p->retry_ms = RECONNECT_MIN_MS;
+	if (p->guest_ready)
+		ctrl_send(p->vc, p->id, CTRL_PORT_OPEN, 1, NULL);
+	return 0;
+}
+
+static void on_port_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct vc_port *p = arg;
+	struct virtio_dev *v = &p->vc->vdev;
+	int ret;
+
+	pthread_mutex_lock(&v->lock);
+	if (p->fd < 0) {
+		ret = port_connect(p);
+		if (ret == 0) {
+			log_info("virtio-console: port %s: connected to %s", p->name, p->path);
+		} else {
+			log_debug("virtio-console: port %s: %s: %s; next try in %u ms", p->name,
+				  p->path, strerror(-ret), p->retry_ms);
+			port_retry_later(p);
+		}
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
 static int port_open_socket(struct vc_port *p)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), ret;
+	int fd, ret;
 
-	if (fd < 0)
-		return -errno;
-	if (strlen(p->path) >= sizeof(sa.sun_path)) {
-		close(fd);
+	if (strlen(p->path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
+	if (!p->listen) {
+		p->retry_ms = RECONNECT_MIN_MS;
+		p->retry_ev = evtimer_new(p->vc->vdev.vm->evb, on_port_retry, p);
+		if (!p->retry_ev)
+			return -ENOMEM;
+		ret = port_connect(p);
+		if (ret == 0 || !peer_absent(ret))
+			return ret;
+		log_warn("virtio-console: port %s: %s: %s; retrying until it is there", p->name,
+			 p->path, strerror(-ret));
+		port_retry_later(p);
+		return 0;
 	}
 	strcpy(sa.sun_path, p->path);
-	if (!p->listen) {
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			ret = -errno;
-			close(fd);
-			return ret;
-		}
-		return port_attach_fd(p, fd);
-	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
 		ret = -errno;
 		close(fd);
@@ -564,6 +651,9 @@ void virtio_console_free(struct virtio_console *vc)
 		struct vc_port *p = &vc->ports[i];
 
 		p->guest_ready = false;
+		if (p->retry_ev)
+			event_free(p->retry_ev);
+		p->retry_ev = NULL; /* going away: no reconnecting */
 		port_disconnect(p);
 		if (p->listen_ev)
 			event_free(p->listen_ev);

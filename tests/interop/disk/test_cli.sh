@@ -29,7 +29,13 @@ head -c 1000 /dev/urandom >odd.raw
 
 "$PVM" image create r.img --from-raw source.raw --key-fd 3 3<"$keysrc/dek" || fail "create from raw"
 "$PVM" image create x.img --size 1M && fail "create without any binding or key"
-"$PVM" image create x.img --from-raw odd.raw --key-fd 3 3<"$keysrc/dek" && fail "dropped a raw tail"
+# A source that ends inside a sector: kept whole, its last block zero-padded.
+"$PVM" image create o.img --from-raw odd.raw --key-fd 3 3<"$keysrc/dek" || fail "create from odd raw"
+"$PVM" image inspect o.img | grep -q "size:       4096 bytes" || fail "odd size not rounded up"
+"$PVM" image export o.img odd.out --key-fd 3 3<"$keysrc/dek" || fail "export odd"
+cmp -s <(head -c 1000 odd.out) odd.raw || fail "dropped a raw tail"
+[ "$(tail -c +1001 odd.out | tr -d '\0' | wc -c)" = 0 ] || fail "odd padding is not zero"
+[ "$(stat -c %s odd.out)" = 4096 ] || fail "odd export is not one block"
 "$PVM" image create r.img --size 1M --key-fd 3 3<"$keysrc/dek" && fail "overwrote an image"
 "$PVM" image inspect r.img | grep -q "size:       3002368 bytes" || fail "size not rounded up"
 "$PVM" image check r.img --key-fd 3 3<"$keysrc/dek" || fail "check"

@@ -69,8 +69,24 @@ tls=(--cacert ca.pem --cert client.pem --key client.key)
 out=$("$PVM" image check m.img --cacert ca.pem --timeout 3 2>&1) &&
 	fail "opened without a client certificate"
 echo "without a client certificate: $(echo "$out" | tail -1)"
-"$PVM" image check m.img --cacert ca.pem --cert intruder.pem --key intruder.key \
-	--timeout 3 >/dev/null 2>&1 && fail "opened with a certificate from another CA"
-"$PVM" image check m.img --cert client.pem --key client.key --timeout 3 >/dev/null 2>&1 &&
+echo "$out" | grep -q "key server refused" || fail "no certificate is not reported as a refusal"
+out=$("$PVM" image check m.img --cacert ca.pem --cert intruder.pem --key intruder.key \
+	--timeout 3 2>&1) && fail "opened with a certificate from another CA"
+echo "$out" | grep -q "key server refused" || fail "a rejected certificate is not a refusal"
+out=$("$PVM" image check m.img --cert client.pem --key client.key --timeout 3 2>&1) &&
 	fail "trusted a server certificate from an unknown CA"
+echo "$out" | grep -q "unreachable" || fail "an untrusted server is not reported unreachable"
+
+# A server that takes the connection and drops it inside the handshake is
+# not a refusal: the key server is unreachable.
+socat TCP-LISTEN:"$((port + 1))",bind=127.0.0.1,reuseaddr,fork SYSTEM:"head -c 5 >/dev/null" \
+	2>/dev/null &
+drop_pid=$!
+sleep 0.3
+out=$("$PVM" image check m.img "${tls[@]}" --tang-url "https://127.0.0.1:$((port + 1))" \
+	--timeout 3 2>&1) && fail "opened through a server that dropped the handshake"
+kill "$drop_pid" 2>/dev/null
+wait "$drop_pid" 2>/dev/null
+echo "dropped mid-handshake: $(echo "$out" | tail -1)"
+echo "$out" | grep -q "unreachable" || fail "a dropped handshake is reported as a refusal"
 echo "PASS"

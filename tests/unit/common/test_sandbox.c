@@ -23,7 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -290,6 +294,100 @@ static void test_launcher_death_kills_jailed_child(void **state)
 	close(p[1]);
 }
 
+/*
+ * The lockdown where pivot_root cannot work, as on an initramfs root. A unit
+ * test cannot make the kernel's rootfs (a mount with no parent) its root, but
+ * pivot_root refuses a root whose parent mount is shared with the same
+ * EINVAL, and that can be built: in a private mount namespace, a tmpfs with a
+ * "secret" is moved over "/" and chrooted into, and the old root under it
+ * is made shared. Runs in a forked child; the exit code names what failed.
+ */
+static int unpivotable_root(const char *sim)
+{
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return 10;
+	if (mount("sim", sim, "tmpfs", 0, "size=64k") < 0 || chdir(sim) < 0 ||
+	    mkdir("tmp", 0755) < 0 || mkdir("proc", 0755) < 0 || mkdir("keep", 0755) < 0 ||
+	    close(open("secret", O_CREAT | O_WRONLY, 0600)) < 0 ||
+	    close(open("keep/file", O_CREAT | O_WRONLY, 0600)) < 0)
+		return 11;
+	if (mount(".", "/", NULL, MS_MOVE, NULL) < 0 ||
+	    mount(NULL, "/", NULL, MS_SHARED, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0 ||
+	    mount("proc", "/proc", "proc", 0, NULL) < 0)
+		return 12;
+	return access("/secret", F_OK) == 0 ? 0 : 13;
+}
+
+static int unpivotable_child(const char *sim, bool plain_dir_fd)
+{
+	struct sandbox_lockdown l = { .uid = NOBODY, .gid = NOBODY };
+	struct stat root, up, kept, kept_up;
+	struct statvfs vfs;
+	struct dirent *de;
+	int entries = 0, ret, fd;
+	DIR *d;
+
+	ret = unpivotable_root(sim);
+	if (ret)
+		return ret;
+	if (plain_dir_fd) {
+		/* A directory on the old root would be a way back: refused. */
+		fd = open("/keep", O_RDONLY | O_DIRECTORY);
+		return fd >= 0 && sandbox_lockdown(&l) == -EBUSY ? 0 : 14;
+	}
+	/* One kept directory, bound onto itself as the VMM does for vsock. */
+	if (mount("/keep", "/keep", NULL, MS_BIND, NULL) < 0)
+		return 15;
+	fd = open("/keep", O_PATH | O_DIRECTORY);
+	if (fd < 0 || sandbox_lockdown(&l) != 0)
+		return 16;
+	d = opendir("/");
+	if (!d)
+		return 17;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			entries++;
+	closedir(d);
+	if (entries || access("/secret", F_OK) == 0 || access("/../secret", F_OK) == 0)
+		return 18; /* the old root shows through */
+	if (stat("/", &root) < 0 || stat("/../..", &up) < 0 || root.st_ino != up.st_ino ||
+	    root.st_dev != up.st_dev)
+		return 19; /* ".." leads somewhere */
+	if (fstatat(fd, "file", &kept, 0) < 0 || fstat(fd, &kept) < 0 ||
+	    fstatat(fd, "..", &kept_up, 0) < 0 || kept.st_ino != kept_up.st_ino ||
+	    faccessat(fd, "../secret", F_OK, 0) == 0)
+		return 20; /* the kept directory is unusable, or leads out */
+	if (statvfs("/", &vfs) < 0 || !(vfs.f_flag & ST_RDONLY))
+		return 21;
+	if (getuid() != NOBODY || chroot("/") == 0 || mount(NULL, "/", NULL, MS_MOVE, NULL) == 0)
+		return 22; /* it could undo the confinement */
+	return 0;
+}
+
+static void run_unpivotable(bool plain_dir_fd)
+{
+	char sim[] = "/tmp/pocketvm-rootfs-XXXXXX";
+	int status;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(sim));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(unpivotable_child(sim, plain_dir_fd));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	rmdir(sim);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_lockdown_on_unpivotable_root(void **state)
+{
+	skip_unless_root();
+	run_unpivotable(false);
+	run_unpivotable(true);
+}
+
 static void test_unknown_syscall_name_refused(void **state)
 {
 	const char *const names[] = { "read", "no_such_syscall" };
@@ -312,6 +410,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_syscall_outside_allowlist_kills),
 		cmocka_unit_test(test_ioctl_request_outside_allowlist_kills),
 		cmocka_unit_test(test_launcher_death_kills_jailed_child),
+		cmocka_unit_test(test_lockdown_on_unpivotable_root),
 		cmocka_unit_test(test_unknown_syscall_name_refused),
 	};
 

@@ -42,8 +42,8 @@ static void test_write_read_scattered(void **state)
 	struct iovec r[2] = { { ra, sizeof(ra) }, { rb, sizeof(rb) } };
 
 	assert_int_equal(blockdev_raw_open(image_path, false, &bd), 0);
-	/* The trailing 100 bytes are not a whole sector: not visible. */
-	assert_int_equal(bd->size, 1024 * 1024);
+	/* The trailing 100 bytes are not a whole sector: rounded up, not dropped. */
+	assert_int_equal(bd->size, 1024 * 1024 + 512);
 	memset(a, 'a', sizeof(a));
 	memset(b, 'b', sizeof(b));
 	assert_int_equal(blockdev_writev(bd, w, 2, 8192), 0);
@@ -69,6 +69,44 @@ static void test_bounds_and_alignment(void **state)
 	assert_int_equal(blockdev_readv(bd, &odd, 1, 0), -EINVAL);
 	assert_int_equal(blockdev_readv(bd, &v, 1, bd->size - 512), 0);
 	blockdev_close(bd);
+}
+
+/* The bytes of a trailing partial sector are read, padded with zeroes; a write there fills it. */
+static void test_partial_tail_kept(void **state)
+{
+	char path[] = "/tmp/pocketvm-test-raw-tail-XXXXXX";
+	uint8_t data[3 * 512 + 37], buf[1024];
+	struct iovec v = { buf, sizeof(buf) };
+	struct blockdev *bd;
+	struct stat st;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 1);
+	assert_int_equal(write(fd, data, sizeof(data)), sizeof(data));
+	close(fd);
+
+	assert_int_equal(blockdev_raw_open(path, true, &bd), 0);
+	assert_int_equal(bd->size, 4 * 512);
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(blockdev_readv(bd, &v, 1, 1024), 0);
+	assert_memory_equal(buf, data + 1024, 512 + 37);
+	for (size_t i = 512 + 37; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0);
+	blockdev_close(bd);
+
+	assert_int_equal(blockdev_raw_open(path, false, &bd), 0);
+	memset(buf, 0x77, sizeof(buf));
+	assert_int_equal(blockdev_writev(bd, &v, 1, 1024), 0);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(blockdev_readv(bd, &v, 1, 1024), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0x77);
+	blockdev_close(bd);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 4 * 512);
+	unlink(path);
 }
 
 static void test_read_only_refuses_writes(void **state)
@@ -114,6 +152,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_read_scattered),
 		cmocka_unit_test(test_bounds_and_alignment),
+		cmocka_unit_test(test_partial_tail_kept),
 		cmocka_unit_test(test_read_only_refuses_writes),
 		cmocka_unit_test(test_discard_reads_back_zero),
 		cmocka_unit_test(test_not_a_file),

@@ -114,6 +114,8 @@ static void test_bad_replies(void **state)
 	static const char junk[] = OK_HDR "this is not json";
 	static const char forbidden[] = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
 	static const char missing[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+	static const char gone[] = "HTTP/1.1 410 Gone\r\nContent-Length: 0\r\n\r\n";
+	static const char oops[] = "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n";
 	static const char garbage[] = "\x01\x02 not http at all\r\n\r\n";
 	size_t big_len = strlen(OK_HDR) + 200 * 1024;
 	char *big = malloc(big_len);
@@ -123,7 +125,10 @@ static void test_bad_replies(void **state)
 	memset(big + strlen(OK_HDR), ' ', big_len - strlen(OK_HDR));
 	assert_int_equal(adv_from(junk, sizeof(junk) - 1, &adv), -EPROTO);
 	assert_int_equal(adv_from(forbidden, sizeof(forbidden) - 1, &adv), -EACCES);
-	assert_int_equal(adv_from(missing, sizeof(missing) - 1, &adv), -ENOENT);
+	/* 404 (no such VM or key) and 410 (the VM's key was deleted) are refusals too. */
+	assert_int_equal(adv_from(missing, sizeof(missing) - 1, &adv), -EACCES);
+	assert_int_equal(adv_from(gone, sizeof(gone) - 1, &adv), -EACCES);
+	assert_int_equal(adv_from(oops, sizeof(oops) - 1, &adv), -EPROTO);
 	assert_int_equal(adv_from(big, big_len, &adv), -EMSGSIZE);
 	assert_true(adv_from(garbage, sizeof(garbage) - 1, &adv) < 0);
 	/* Accepts, never answers: the timeout ends it. */
