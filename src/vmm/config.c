@@ -43,10 +43,7 @@ const char config_usage[] =
 	"Exit status: 0 guest powered off, 1 VMM error, 2 bad usage, 3 guest reboot,\n"
 	"4 guest crashed.\n";
 
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static bool fail(char *err, size_t errlen, const char *fmt, ...)
+bool config_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -90,24 +87,33 @@ static bool set_str(char **dst, const char *v, char *err, size_t errlen)
 	char *s = strdup(v);
 
 	if (!s)
-		return fail(err, errlen, "out of memory");
+		return config_fail(err, errlen, "out of memory");
 	free(*dst);
 	*dst = s;
+	return true;
+}
+
+bool config_parse_num(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end || errno || v > max)
+		return false;
+	*out = v;
 	return true;
 }
 
 static bool parse_uint(const char *what, const char *v, uint64_t min, uint64_t max, uint64_t *out,
 		       char *err, size_t errlen)
 {
-	char *end;
-	unsigned long long n;
-
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (!*v || *end || errno || v[0] == '-' || n < min || n > max)
-		return fail(err, errlen, "%s must be a number from %llu to %llu, not '%s'", what,
-			    (unsigned long long)min, (unsigned long long)max, v);
-	*out = n;
+	if (!config_parse_num(v, max, out) || *out < min)
+		return config_fail(err, errlen, "%s must be a number from %llu to %llu, not '%s'",
+				   what, (unsigned long long)min, (unsigned long long)max, v);
 	return true;
 }
 
@@ -135,13 +141,15 @@ static bool add_disk(struct vmm_config *c, const char *path, bool ro, const char
 	struct disk_config *d;
 
 	if (c->nr_disks == VMM_MAX_DISKS)
-		return fail(err, errlen, "at most %d disks", VMM_MAX_DISKS);
+		return config_fail(err, errlen, "at most %d disks", VMM_MAX_DISKS);
 	if (!path || !*path)
-		return fail(err, errlen, "disk needs a path");
+		return config_fail(err, errlen, "disk needs a path");
 	if (serial && strlen(serial) > 20)
-		return fail(err, errlen, "disk serial '%s' is longer than 20 characters", serial);
+		return config_fail(err, errlen, "disk serial '%s' is longer than 20 characters",
+				   serial);
 	if (key_fd != -1 && (key_fd < 3 || key_fd > 65535))
-		return fail(err, errlen, "disk key fd must be an inherited fd from 3 to 65535");
+		return config_fail(err, errlen,
+				   "disk key fd must be an inherited fd from 3 to 65535");
 	d = &c->disks[c->nr_disks];
 	memset(d, 0, sizeof(*d));
 	if (!set_str(&d->path, path, err, errlen) ||
@@ -162,15 +170,17 @@ static bool add_port(struct vmm_config *c, const char *name, const char *path, b
 	struct port_config *p;
 
 	if (c->nr_ports == VMM_MAX_PORTS)
-		return fail(err, errlen, "at most %d console ports", VMM_MAX_PORTS);
+		return config_fail(err, errlen, "at most %d console ports", VMM_MAX_PORTS);
 	if (!name || !valid_port_name(name))
-		return fail(err, errlen, "port name must be 1-64 characters of [A-Za-z0-9._-]");
+		return config_fail(err, errlen,
+				   "port name must be 1-64 characters of [A-Za-z0-9._-]");
 	if (!path || !socket_path_ok(path))
-		return fail(err, errlen,
-			    "port '%s' needs a unix socket path shorter than 108 bytes", name);
+		return config_fail(err, errlen,
+				   "port '%s' needs a unix socket path shorter than 108 bytes",
+				   name);
 	for (unsigned int i = 0; i < c->nr_ports; i++)
 		if (strcmp(c->ports[i].name, name) == 0)
-			return fail(err, errlen, "port name '%s' used twice", name);
+			return config_fail(err, errlen, "port name '%s' used twice", name);
 	p = &c->ports[c->nr_ports];
 	memset(p, 0, sizeof(*p));
 	if (!set_str(&p->name, name, err, errlen) || !set_str(&p->path, path, err, errlen)) {
@@ -192,7 +202,7 @@ static bool parse_disk_spec(struct vmm_config *c, const char *spec, char *err, s
 	char fd_path[32];
 
 	if (!copy)
-		return fail(err, errlen, "out of memory");
+		return config_fail(err, errlen, "out of memory");
 	for (tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
 		if (!path && !strchr(tok, '='))
 			path = tok;
@@ -210,7 +220,7 @@ static bool parse_disk_spec(struct vmm_config *c, const char *spec, char *err, s
 		else if (strncmp(tok, "key-fd=", 7) == 0)
 			ok = parse_uint("--disk key-fd", tok + 7, 3, 65535, &key_fd, err, errlen);
 		else
-			ok = fail(
+			ok = config_fail(
 				err, errlen,
 				"--disk: unknown setting '%s' (PATH|fd=N[,ro][,serial=ID][,key-fd=N])",
 				tok);
@@ -229,7 +239,7 @@ static bool parse_port_spec(struct vmm_config *c, const char *spec, char *err, s
 	bool listen = false, ok = true;
 
 	if (!copy)
-		return fail(err, errlen, "out of memory");
+		return config_fail(err, errlen, "out of memory");
 	for (tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
 		if (strncmp(tok, "name=", 5) == 0)
 			name = tok + 5;
@@ -238,9 +248,9 @@ static bool parse_port_spec(struct vmm_config *c, const char *spec, char *err, s
 		else if (strcmp(tok, "listen") == 0)
 			listen = true;
 		else
-			ok = fail(err, errlen,
-				  "--port: unknown setting '%s' (name=NAME,path=PATH[,listen])",
-				  tok);
+			ok = config_fail(
+				err, errlen,
+				"--port: unknown setting '%s' (name=NAME,path=PATH[,listen])", tok);
 	}
 	if (ok)
 		ok = add_port(c, name, path, listen, err, errlen);
@@ -258,8 +268,8 @@ static bool parse_console(struct vmm_config *c, const char *v, char *err, size_t
 		c->console = CONSOLE_SOCKET;
 		return set_str(&c->console_path, v + 7, err, errlen);
 	} else {
-		return fail(err, errlen, "--console must be stdio, none or socket=PATH, not '%s'",
-			    v);
+		return config_fail(err, errlen,
+				   "--console must be stdio, none or socket=PATH, not '%s'", v);
 	}
 	return true;
 }
@@ -269,14 +279,13 @@ static bool parse_console(struct vmm_config *c, const char *v, char *err, size_t
 static bool json_str(json_t *v, const char *key, char **dst, char *err, size_t errlen)
 {
 	if (!json_is_string(v))
-		return fail(err, errlen, "\"%s\" must be a string", key);
+		return config_fail(err, errlen, "\"%s\" must be a string", key);
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return fail(err, errlen, "\"%s\" contains a NUL byte", key);
+		return config_fail(err, errlen, "\"%s\" contains a NUL byte", key);
 	return set_str(dst, json_string_value(v), err, errlen);
 }
 
-/* Returns the first key of obj not in allowed (NULL-terminated), or NULL. */
-static const char *unknown_key(json_t *obj, const char *const *allowed)
+const char *config_unknown_key(json_t *obj, const char *const *allowed)
 {
 	const char *key;
 	json_t *v;
@@ -300,7 +309,7 @@ static bool json_disks(struct vmm_config *c, json_t *arr, char *err, size_t errl
 	json_t *d;
 
 	if (!json_is_array(arr))
-		return fail(err, errlen, "\"disks\" must be an array");
+		return config_fail(err, errlen, "\"disks\" must be an array");
 	json_array_foreach(arr, i, d)
 	{
 		json_t *path = json_object_get(d, "path"), *ro = json_object_get(d, "read_only");
@@ -308,18 +317,19 @@ static bool json_disks(struct vmm_config *c, json_t *arr, char *err, size_t errl
 		const char *bad;
 
 		if (!json_is_object(d))
-			return fail(err, errlen, "disks[%zu] must be an object", i);
-		bad = unknown_key(d, keys);
+			return config_fail(err, errlen, "disks[%zu] must be an object", i);
+		bad = config_unknown_key(d, keys);
 		if (bad)
-			return fail(err, errlen, "disks[%zu]: unknown key \"%s\"", i, bad);
+			return config_fail(err, errlen, "disks[%zu]: unknown key \"%s\"", i, bad);
 		if (!json_is_string(path) || (ro && !json_is_boolean(ro)) ||
 		    (serial && !json_is_string(serial)) ||
 		    (kfd && (!json_is_integer(kfd) || json_integer_value(kfd) < 3 ||
 			     json_integer_value(kfd) > 65535)))
-			return fail(err, errlen,
-				    "disks[%zu]: needs \"path\" (string), optional \"read_only\" "
-				    "(boolean), \"serial\" (string) and \"key_fd\" (3 to 65535)",
-				    i);
+			return config_fail(
+				err, errlen,
+				"disks[%zu]: needs \"path\" (string), optional \"read_only\" "
+				"(boolean), \"serial\" (string) and \"key_fd\" (3 to 65535)",
+				i);
 		if (!add_disk(c, json_string_value(path), ro && json_is_true(ro),
 			      serial ? json_string_value(serial) : NULL,
 			      kfd ? (int)json_integer_value(kfd) : -1, err, errlen))
@@ -335,7 +345,7 @@ static bool json_ports(struct vmm_config *c, json_t *arr, char *err, size_t errl
 	json_t *p;
 
 	if (!json_is_array(arr))
-		return fail(err, errlen, "\"ports\" must be an array");
+		return config_fail(err, errlen, "\"ports\" must be an array");
 	json_array_foreach(arr, i, p)
 	{
 		json_t *name = json_object_get(p, "name"), *path = json_object_get(p, "path");
@@ -343,16 +353,17 @@ static bool json_ports(struct vmm_config *c, json_t *arr, char *err, size_t errl
 		const char *bad;
 
 		if (!json_is_object(p))
-			return fail(err, errlen, "ports[%zu] must be an object", i);
-		bad = unknown_key(p, keys);
+			return config_fail(err, errlen, "ports[%zu] must be an object", i);
+		bad = config_unknown_key(p, keys);
 		if (bad)
-			return fail(err, errlen, "ports[%zu]: unknown key \"%s\"", i, bad);
+			return config_fail(err, errlen, "ports[%zu]: unknown key \"%s\"", i, bad);
 		if (!json_is_string(name) || !json_is_string(path) ||
 		    (listen && !json_is_boolean(listen)))
-			return fail(err, errlen,
-				    "ports[%zu]: needs \"name\" and \"path\" (strings), optional "
-				    "\"listen\" (boolean)",
-				    i);
+			return config_fail(
+				err, errlen,
+				"ports[%zu]: needs \"name\" and \"path\" (strings), optional "
+				"\"listen\" (boolean)",
+				i);
 		if (!add_port(c, json_string_value(name), json_string_value(path),
 			      listen && json_is_true(listen), err, errlen))
 			return false;
@@ -365,8 +376,8 @@ static bool json_uint(json_t *v, const char *key, uint64_t min, uint64_t max, ui
 {
 	if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)min ||
 	    (uint64_t)json_integer_value(v) > max)
-		return fail(err, errlen, "\"%s\" must be an integer from %llu to %llu", key,
-			    (unsigned long long)min, (unsigned long long)max);
+		return config_fail(err, errlen, "\"%s\" must be an integer from %llu to %llu", key,
+				   (unsigned long long)min, (unsigned long long)max);
 	*out = (uint64_t)json_integer_value(v);
 	return true;
 }
@@ -397,14 +408,15 @@ static bool json_member(struct vmm_config *c, const char *key, json_t *v, char *
 	}
 	if (!strcmp(key, "rng")) {
 		if (!json_is_boolean(v))
-			return fail(err, errlen, "\"rng\" must be true or false");
+			return config_fail(err, errlen, "\"rng\" must be true or false");
 		c->rng = json_is_true(v);
 		return true;
 	}
 	if (!strcmp(key, "console")) {
 		if (!json_is_string(v))
-			return fail(err, errlen,
-				    "\"console\" must be \"stdio\", \"none\" or \"socket=PATH\"");
+			return config_fail(
+				err, errlen,
+				"\"console\" must be \"stdio\", \"none\" or \"socket=PATH\"");
 		return parse_console(c, json_string_value(v), err, errlen);
 	}
 	if (!strcmp(key, "disks"))
@@ -413,7 +425,7 @@ static bool json_member(struct vmm_config *c, const char *key, json_t *v, char *
 		return json_ports(c, v, err, errlen);
 	if (config_net_json_key(key))
 		return config_net_json(&c->net, key, v, err, errlen);
-	return fail(err, errlen, "unknown key \"%s\"", key);
+	return config_fail(err, errlen, "unknown key \"%s\"", key);
 }
 
 bool config_parse_json(struct vmm_config *c, const char *text, size_t len, char *err, size_t errlen)
@@ -424,10 +436,10 @@ bool config_parse_json(struct vmm_config *c, const char *text, size_t len, char 
 	bool ok = true;
 
 	if (!root)
-		return fail(err, errlen, "JSON error at line %d column %d: %s", jerr.line,
-			    jerr.column, jerr.text);
+		return config_fail(err, errlen, "JSON error at line %d column %d: %s", jerr.line,
+				   jerr.column, jerr.text);
 	if (!json_is_object(root))
-		ok = fail(err, errlen, "configuration must be a JSON object");
+		ok = config_fail(err, errlen, "configuration must be a JSON object");
 	json_object_foreach(root, key, v)
 	{
 		if (!ok || !json_member(c, key, v, err, errlen)) {
@@ -448,22 +460,23 @@ static bool load_file(struct vmm_config *c, const char *path, char *err, size_t 
 	char inner[200];
 
 	if (!f)
-		return fail(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+		return config_fail(err, errlen, "cannot open config file %s: %s", path,
+				   strerror(errno));
 	buf = malloc(CONFIG_FILE_MAX + 1);
 	if (!buf) {
 		fclose(f);
-		return fail(err, errlen, "out of memory");
+		return config_fail(err, errlen, "out of memory");
 	}
 	n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
 	fclose(f);
 	if (n > CONFIG_FILE_MAX) {
 		free(buf);
-		return fail(err, errlen, "config file %s is larger than 1 MiB", path);
+		return config_fail(err, errlen, "config file %s is larger than 1 MiB", path);
 	}
 	ok = config_parse_json(c, buf, n, inner, sizeof(inner));
 	free(buf);
 	if (!ok)
-		return fail(err, errlen, "%s: %s", path, inner);
+		return config_fail(err, errlen, "%s: %s", path, inner);
 	return true;
 }
 
@@ -551,7 +564,7 @@ static bool apply_opt(struct vmm_config *c, int opt, const char *arg, char *err,
 	default:
 		if (opt >= CONFIG_NET_OPT_BASE)
 			return config_net_apply(&c->net, opt, arg, err, errlen);
-		return fail(err, errlen, "internal: option %d", opt);
+		return config_fail(err, errlen, "internal: option %d", opt);
 	}
 }
 
@@ -566,26 +579,27 @@ bool config_parse_args(struct vmm_config *c, int argc, char **argv, char *err, s
 			const char *bad = argv[optind - 1];
 
 			if (optopt)
-				return fail(err, errlen, "option '%s' needs a value", bad);
-			return fail(err, errlen, "unknown option '%s' (see --help)", bad);
+				return config_fail(err, errlen, "option '%s' needs a value", bad);
+			return config_fail(err, errlen, "unknown option '%s' (see --help)", bad);
 		}
 		if (!apply_opt(c, opt, optarg, err, errlen))
 			return false;
 	}
 	if (optind < argc)
-		return fail(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+		return config_fail(err, errlen, "unexpected argument '%s' (see --help)",
+				   argv[optind]);
 	return true;
 }
 
 bool config_validate(const struct vmm_config *c, char *err, size_t errlen)
 {
 	if (!c->kernel)
-		return fail(err, errlen, "no kernel given (--kernel PATH)");
+		return config_fail(err, errlen, "no kernel given (--kernel PATH)");
 	if (c->mem_mib < 16 || c->mem_mib > VMM_MAX_MEM_MIB)
-		return fail(err, errlen, "memory must be 16 to %u MiB", VMM_MAX_MEM_MIB);
+		return config_fail(err, errlen, "memory must be 16 to %u MiB", VMM_MAX_MEM_MIB);
 	if (c->vcpus < 1 || c->vcpus > 64)
-		return fail(err, errlen, "vCPUs must be 1 to 64");
+		return config_fail(err, errlen, "vCPUs must be 1 to 64");
 	if (c->cmdline && strlen(c->cmdline) >= 2048)
-		return fail(err, errlen, "kernel command line longer than 2047 bytes");
+		return config_fail(err, errlen, "kernel command line longer than 2047 bytes");
 	return config_net_validate(&c->net, err, errlen);
 }

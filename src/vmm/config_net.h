@@ -11,8 +11,18 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vmm/config.h"
+
+/* Helpers config.c shares with config_net.c. */
+/* Formats a message into err; returns false (for `return config_fail(...)`). */
+bool config_fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A decimal number of digits only, at most max. */
+bool config_parse_num(const char *s, uint64_t max, uint64_t *out);
+/* The first key of obj not in allowed (NULL-terminated), or NULL. */
+const char *config_unknown_key(json_t *obj, const char *const *allowed);
 
 #define CONFIG_NET_OPT_BASE 512
 

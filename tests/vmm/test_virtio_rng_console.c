@@ -215,6 +215,18 @@ GUEST_CODE static void guest_reconnect(void)
 	GUEST_DONE();
 }
 
+/* The port's peer: a unix socket listening at sa (its path unlinked first). */
+static int listen_on(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	unlink(sa->sun_path);
+	TEST_ASSERT(fd >= 0 && bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 &&
+			    listen(fd, 1) == 0,
+		    "listen on %s", sa->sun_path);
+	return fd;
+}
+
 /* Accepts on lfd within ms milliseconds; -1 if nobody connected. */
 static int accept_within(int lfd, int ms)
 {
@@ -252,10 +264,7 @@ static void test_console_reconnect(void)
 	TEST_ASSERT(harness_run(h, &uc) == UCALL_SYNC && uc.args[0] == 1,
 		    "the guest blocked on a port nobody listens to");
 
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	TEST_ASSERT(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-			    listen(lfd, 1) == 0,
-		    "listen on %s", sa.sun_path);
+	lfd = listen_on(&sa);
 	cfd = accept_within(lfd, 6000);
 	TEST_ASSERT(cfd >= 0, "the VMM did not connect to a peer that came late");
 	expect_sync(h, 2, 1, "no PORT_OPEN 1 once the peer came");
@@ -324,10 +333,7 @@ static void test_console(int bad)
 	hostile = bad;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/pocketvm-vc-%d.sock", getpid());
 	unlink(sa.sun_path);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	TEST_ASSERT(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-			    listen(lfd, 1) == 0,
-		    "listen on %s", sa.sun_path);
+	lfd = listen_on(&sa);
 	h = harness_new(16);
 	TEST_ASSERT(virtio_console_new(&h->vm, h->pci, NULL, &port, 1, &vc) == 0,
 		    "virtio_console_new");

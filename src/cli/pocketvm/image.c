@@ -13,6 +13,7 @@
 
 #include "cli/pocketvm/subcommands.h"
 #include "common/log.h"
+#include "disk/crypt.h"
 
 static const struct {
 	const char *name;
@@ -80,6 +81,71 @@ bool key_source_opt(struct key_source *ks, int opt, const char *arg)
 	default:
 		return false;
 	}
+}
+
+int image_getopt(int argc, char *argv[], const struct option *opts, const char *help, int nargs,
+		 struct key_source *ks, bool (*on_opt)(void *ctx, int opt, const char *arg),
+		 void *ctx)
+{
+	int opt;
+
+	if (ks)
+		*ks = (struct key_source){ .key_fd = -1 };
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ks && key_source_opt(ks, opt, optarg))
+			continue;
+		if (opt == 'h') {
+			fputs(help, stdout);
+			return 0;
+		}
+		if (opt == '?' || !on_opt || !on_opt(ctx, opt, optarg)) {
+			fputs(help, stderr);
+			return 2;
+		}
+	}
+	if (optind + nargs != argc) {
+		fputs(help, stderr);
+		return 2;
+	}
+	return -1;
+}
+
+bool bind_request_opt(void *ctx, int opt, const char *arg)
+{
+	struct bind_request *req = ctx;
+
+	switch (opt) {
+	case 't':
+		req->tang_url = arg;
+		return true;
+	case 'p':
+		req->thp = arg;
+		return true;
+	case 'T':
+		req->trust = true;
+		return true;
+	case 'R':
+		req->recovery_pub = arg;
+		return true;
+	default:
+		return false;
+	}
+}
+
+int image_open_blockdev(const char *path, const struct key_source *ks, struct blockdev **bd)
+{
+	struct image_header h;
+	struct secret *dek;
+	int fd, ret;
+
+	ret = image_open_unlock(path, false, ks, &fd, &h, &dek);
+	if (ret)
+		return ret;
+	image_header_release(&h);
+	ret = crypt_open_dek(fd, dek, true, NULL, bd);
+	if (ret)
+		fprintf(stderr, "pocketvm: %s: %s\n", path, strerror(-ret));
+	return ret;
 }
 
 bool parse_size(const char *s, uint64_t *out)

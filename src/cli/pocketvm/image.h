@@ -9,6 +9,7 @@
 
 #include "crypto/secret.h"
 #include "disk/binding.h"
+#include "disk/blockdev.h"
 #include "disk/image.h"
 
 /* Options every subcommand that needs the key accepts. */
@@ -42,6 +43,24 @@ struct key_source {
 bool key_source_opt(struct key_source *ks, int opt, const char *arg);
 
 /*
+ * The option loop of an image subcommand: with ks, KEY_SOURCE_OPTIONS fill
+ * it (it starts with no key fd); --help prints help; any other option goes
+ * to on_opt (NULL: none), which returns false for one it refuses (having
+ * said why, or not). Then exactly nargs operands must remain, at
+ * argv[optind]. Returns -1 to go on, else the exit status: 0 after --help,
+ * 2 after a usage error (the help then goes to stderr).
+ */
+int image_getopt(int argc, char *argv[], const struct option *opts, const char *help, int nargs,
+		 struct key_source *ks, bool (*on_opt)(void *ctx, int opt, const char *arg),
+		 void *ctx);
+
+/*
+ * image_open_unlock() read-only, then the crypt backend on it (read-only);
+ * prints what failed. Returns 0 or -errno.
+ */
+int image_open_blockdev(const char *path, const struct key_source *ks, struct blockdev **bd);
+
+/*
  * Opens path (O_RDWR when write), loads its header and recovers the DEK
  * (from --key-fd, else through its bindings), checking the header MAC.
  * Prints what failed. Returns 0 or -errno.
@@ -67,6 +86,11 @@ struct bind_request {
 };
 int add_bindings(json_t *arr, const uint8_t *uuid, const struct secret *dek,
 		 const struct bind_request *req, const struct tang_client_opts *o);
+/*
+ * image_getopt's on_opt for a struct bind_request: --tang ('t'), --thp
+ * ('p'), --trust ('T'), --recovery-pub ('R'); false for any other option.
+ */
+bool bind_request_opt(void *ctx, int opt, const char *arg);
 
 /* The image subcommands. */
 int image_create_main(int argc, char *argv[]);

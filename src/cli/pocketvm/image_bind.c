@@ -54,35 +54,17 @@ int image_bind_main(int argc, char *argv[])
 		KEY_SOURCE_OPTIONS,
 		{ 0 },
 	};
-	struct key_source ks = { .key_fd = -1 };
+	struct key_source ks;
 	struct bind_request req = { 0 };
 	json_auto_t *arr = NULL;
 	struct image_header h;
 	struct secret *dek;
-	int opt, fd, ret;
+	int fd, ret;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (key_source_opt(&ks, opt, optarg))
-			continue;
-		switch (opt) {
-		case 't':
-			req.tang_url = optarg;
-			break;
-		case 'p':
-			req.thp = optarg;
-			break;
-		case 'T':
-			req.trust = true;
-			break;
-		case 'R':
-			req.recovery_pub = optarg;
-			break;
-		default:
-			fputs(bind_help, opt == 'h' ? stdout : stderr);
-			return opt == 'h' ? 0 : 2;
-		}
-	}
-	if (optind + 1 != argc || (!req.tang_url && !req.recovery_pub)) {
+	ret = image_getopt(argc, argv, opts, bind_help, 1, &ks, bind_request_opt, &req);
+	if (ret >= 0)
+		return ret;
+	if (!req.tang_url && !req.recovery_pub) {
 		fputs(bind_help, stderr);
 		return 2;
 	}
@@ -129,6 +111,22 @@ static int erase(const char *path)
 	return 0;
 }
 
+struct unbind_request {
+	long id;
+	bool erase;
+};
+
+static bool unbind_opt(void *ctx, int opt, const char *arg)
+{
+	struct unbind_request *r = ctx;
+
+	if (opt == 'i')
+		r->id = atol(arg);
+	else if (opt == 'E')
+		r->erase = true;
+	return opt == 'i' || opt == 'E';
+}
+
 int image_unbind_main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
@@ -138,32 +136,25 @@ int image_unbind_main(int argc, char *argv[])
 		KEY_SOURCE_OPTIONS,
 		{ 0 },
 	};
-	struct key_source ks = { .key_fd = -1 };
+	struct key_source ks;
 	json_auto_t *arr = NULL;
 	struct image_header h;
 	struct secret *dek;
-	bool do_erase = false;
-	long id = 0;
-	int opt, fd, ret = -ENOENT;
+	struct unbind_request req = { 0 };
+	long id;
+	int fd, ret;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (key_source_opt(&ks, opt, optarg))
-			continue;
-		if (opt == 'i') {
-			id = atol(optarg);
-		} else if (opt == 'E') {
-			do_erase = true;
-		} else {
-			fputs(unbind_help, opt == 'h' ? stdout : stderr);
-			return opt == 'h' ? 0 : 2;
-		}
-	}
-	if (optind + 1 != argc || do_erase == (id > 0)) {
+	ret = image_getopt(argc, argv, opts, unbind_help, 1, &ks, unbind_opt, &req);
+	if (ret >= 0)
+		return ret;
+	if (req.erase == (req.id > 0)) {
 		fputs(unbind_help, stderr);
 		return 2;
 	}
-	if (do_erase)
+	if (req.erase)
 		return erase(argv[optind]);
+	id = req.id;
+	ret = -ENOENT;
 	if (image_open_unlock(argv[optind], true, &ks, &fd, &h, &dek))
 		return 1;
 	arr = current_bindings(&h);
@@ -237,34 +228,21 @@ int image_rekey_main(int argc, char *argv[])
 		KEY_SOURCE_OPTIONS,
 		{ 0 },
 	};
-	struct key_source ks = { .key_fd = -1 };
+	struct key_source ks;
+	struct bind_request req = { 0 };
 	json_auto_t *arr = NULL;
 	struct image_header h;
 	struct secret *dek;
-	const char *thp = NULL;
-	bool trust = false;
-	int opt, fd, ret;
+	int fd, ret;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (key_source_opt(&ks, opt, optarg))
-			continue;
-		if (opt == 'p') {
-			thp = optarg;
-		} else if (opt == 'T') {
-			trust = true;
-		} else {
-			fputs(rekey_help, opt == 'h' ? stdout : stderr);
-			return opt == 'h' ? 0 : 2;
-		}
-	}
-	if (optind + 1 != argc) {
-		fputs(rekey_help, stderr);
-		return 2;
-	}
+	/* Only --thp and --trust are in opts: the rest of bind_request stays unset. */
+	ret = image_getopt(argc, argv, opts, rekey_help, 1, &ks, bind_request_opt, &req);
+	if (ret >= 0)
+		return ret;
 	if (image_open_unlock(argv[optind], true, &ks, &fd, &h, &dek))
 		return 1;
 	arr = current_bindings(&h);
-	ret = arr ? rekey_tang(arr, &h, dek, thp, trust, &ks.unlock.tang) : -EUCLEAN;
+	ret = arr ? rekey_tang(arr, &h, dek, req.thp, req.trust, &ks.unlock.tang) : -EUCLEAN;
 	if (!ret)
 		ret = store_bindings(fd, &h, arr, dek);
 	if (!ret)

@@ -146,6 +146,38 @@ out:
 	return ret;
 }
 
+struct create_request {
+	struct bind_request bind;
+	const char *dir, *raw;
+	unsigned int threads;
+	uint64_t size;
+};
+
+static bool create_opt(void *ctx, int opt, const char *arg)
+{
+	struct create_request *r = ctx;
+
+	switch (opt) {
+	case 's':
+		if (!parse_size(arg, &r->size)) {
+			fprintf(stderr, "pocketvm: bad --size '%s'\n", arg);
+			return false;
+		}
+		return true;
+	case 'd':
+		r->dir = arg;
+		return true;
+	case 'r':
+		r->raw = arg;
+		return true;
+	case 'j':
+		r->threads = (unsigned int)atoi(arg);
+		return true;
+	default:
+		return bind_request_opt(&r->bind, opt, arg);
+	}
+}
+
 int image_create_main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
@@ -161,60 +193,21 @@ int image_create_main(int argc, char *argv[])
 		KEY_SOURCE_OPTIONS,
 		{ 0 },
 	};
-	struct key_source ks = { .key_fd = -1 };
-	struct bind_request req = { 0 };
-	const char *dir = NULL, *raw = NULL;
-	unsigned int threads = 2;
-	uint64_t size = 0;
-	int opt;
+	struct create_request r = { .threads = 2 };
+	struct key_source ks;
+	int ret;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (key_source_opt(&ks, opt, optarg))
-			continue;
-		switch (opt) {
-		case 's':
-			if (!parse_size(optarg, &size)) {
-				fprintf(stderr, "pocketvm: bad --size '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'r':
-			raw = optarg;
-			break;
-		case 't':
-			req.tang_url = optarg;
-			break;
-		case 'p':
-			req.thp = optarg;
-			break;
-		case 'T':
-			req.trust = true;
-			break;
-		case 'R':
-			req.recovery_pub = optarg;
-			break;
-		case 'j':
-			threads = (unsigned int)atoi(optarg);
-			break;
-		case 'h':
-			fputs(create_help, stdout);
-			return 0;
-		default:
-			fputs(create_help, stderr);
-			return 2;
-		}
-	}
-	if (optind + 1 != argc || (dir && raw) || (dir && !size) || (!raw && !size)) {
+	ret = image_getopt(argc, argv, opts, create_help, 1, &ks, create_opt, &r);
+	if (ret >= 0)
+		return ret;
+	if ((r.dir && r.raw) || (r.dir && !r.size) || (!r.raw && !r.size)) {
 		fputs(create_help, stderr);
 		return 2;
 	}
-	if (!req.tang_url && !req.recovery_pub && ks.key_fd < 0) {
+	if (!r.bind.tang_url && !r.bind.recovery_pub && ks.key_fd < 0) {
 		fprintf(stderr, "pocketvm: an image needs a binding (--tang or --recovery-pub) "
 				"or --key-fd: otherwise its key would be lost\n");
 		return 2;
 	}
-	return create_run(argv[optind], size, dir, raw, &req, &ks, threads) ? 1 : 0;
+	return create_run(argv[optind], r.size, r.dir, r.raw, &r.bind, &ks, r.threads) ? 1 : 0;
 }

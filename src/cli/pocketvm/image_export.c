@@ -62,30 +62,15 @@ int image_export_main(int argc, char *argv[])
 		KEY_SOURCE_OPTIONS,
 		{ 0 },
 	};
-	struct key_source ks = { .key_fd = -1 };
-	struct image_header h;
+	struct key_source ks;
 	struct blockdev *bd;
-	struct secret *dek;
-	int opt, fd, out, ret;
+	int out, ret;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (key_source_opt(&ks, opt, optarg))
-			continue;
-		fputs(export_help, opt == 'h' ? stdout : stderr);
-		return opt == 'h' ? 0 : 2;
-	}
-	if (optind + 2 != argc) {
-		fputs(export_help, stderr);
-		return 2;
-	}
-	if (image_open_unlock(argv[optind], false, &ks, &fd, &h, &dek))
+	ret = image_getopt(argc, argv, opts, export_help, 2, &ks, NULL, NULL);
+	if (ret >= 0)
+		return ret;
+	if (image_open_blockdev(argv[optind], &ks, &bd))
 		return 1;
-	image_header_release(&h);
-	ret = crypt_open_dek(fd, dek, true, NULL, &bd);
-	if (ret) {
-		fprintf(stderr, "pocketvm: %s: %s\n", argv[optind], strerror(-ret));
-		return 1;
-	}
 	const char *dst = argv[optind + 1];
 
 	out = strcmp(dst, "-") ? open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) :

@@ -92,6 +92,12 @@ static int inspect_print(const char *path, const struct image_header *h, bool as
 	return 0;
 }
 
+static bool inspect_opt(void *ctx, int opt, const char *arg)
+{
+	*(bool *)ctx = opt == 'j';
+	return opt == 'j';
+}
+
 int image_inspect_main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
@@ -101,20 +107,11 @@ int image_inspect_main(int argc, char *argv[])
 	};
 	struct image_header h;
 	bool as_json = false;
-	int opt, fd, ret;
+	int fd, ret;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt == 'j') {
-			as_json = true;
-		} else {
-			fputs(inspect_help, opt == 'h' ? stdout : stderr);
-			return opt == 'h' ? 0 : 2;
-		}
-	}
-	if (optind + 1 != argc) {
-		fputs(inspect_help, stderr);
-		return 2;
-	}
+	ret = image_getopt(argc, argv, opts, inspect_help, 1, NULL, inspect_opt, &as_json);
+	if (ret >= 0)
+		return ret;
 	fd = open(argv[optind], O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "pocketvm: %s: %s\n", argv[optind], strerror(errno));
@@ -168,31 +165,16 @@ int image_check_main(int argc, char *argv[])
 		KEY_SOURCE_OPTIONS,
 		{ 0 },
 	};
-	struct key_source ks = { .key_fd = -1 };
-	struct image_header h;
+	struct key_source ks;
 	struct blockdev *bd;
-	struct secret *dek;
 	uint64_t bad;
-	int opt, fd, ret, err;
+	int ret, err;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (key_source_opt(&ks, opt, optarg))
-			continue;
-		fputs(check_help, opt == 'h' ? stdout : stderr);
-		return opt == 'h' ? 0 : 2;
-	}
-	if (optind + 1 != argc) {
-		fputs(check_help, stderr);
-		return 2;
-	}
-	if (image_open_unlock(argv[optind], false, &ks, &fd, &h, &dek))
+	ret = image_getopt(argc, argv, opts, check_help, 1, &ks, NULL, NULL);
+	if (ret >= 0)
+		return ret;
+	if (image_open_blockdev(argv[optind], &ks, &bd))
 		return 1;
-	image_header_release(&h);
-	ret = crypt_open_dek(fd, dek, true, NULL, &bd);
-	if (ret) {
-		fprintf(stderr, "pocketvm: %s: %s\n", argv[optind], strerror(-ret));
-		return 1;
-	}
 	bad = check_blocks(bd, &err);
 	if (err)
 		fprintf(stderr, "pocketvm: %s: read failed: %s\n", argv[optind], strerror(-err));
