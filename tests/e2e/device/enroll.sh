@@ -29,6 +29,11 @@ grep -q "^console-42 on " /tmp/console.txt && ok "pocketvm console reached the w
 cp /proc/$PVMD/environ /data/pvmd.environ; cp /proc/$PVMD/cmdline /data/pvmd.cmdline
 VMM=$(field work pid)
 cp /proc/$VMM/environ /data/vmm.environ; cp /proc/$VMM/cmdline /data/vmm.cmdline
+grep -E "^(Seccomp|Uid|CapEff|VmLck):" /proc/$VMM/status
+grep -q "^Seccomp:[[:space:]]*2" /proc/$VMM/status && grep -q "^Uid:[[:space:]]*65534" /proc/$VMM/status &&
+	grep -q "^CapEff:[[:space:]]*0*$" /proc/$VMM/status &&
+	[ "$(awk '$1 == "VmLck:" { print $2 }' /proc/$VMM/status)" -gt 1024 ] &&
+	ok "the work VM's VMM is jailed (seccomp, uid 65534, no capabilities), its guest RAM locked"
 pocketvm stop work || die "stop work"
 stopped() { [ "$(field work state)" = stopped ]; }
 wait_until 30 stopped && [ "$(field work last_exit)" = 5 ] &&
