@@ -6,11 +6,13 @@
  * and exits with its status (enum vm_exit_status, docs/vmm.md).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/thread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "disk/blockdev.h"
@@ -24,8 +26,16 @@ int main(int argc, char **argv)
 	enum log_level level = LOG_LEVEL_INFO;
 	sigset_t stop_signals;
 	char err[256];
-	int status;
+	int status, fd;
 
+	/*
+	 * A closed 0, 1 or 2 would be handed to the next open (/dev/kvm, an
+	 * eventfd) and then used as the console: fill them with /dev/null.
+	 */
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
 	/* Before any thread exists, so that every thread inherits the mask. */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);

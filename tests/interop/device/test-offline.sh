@@ -56,7 +56,10 @@ wall=$(pvm status --json | jq -r .clock.wall)
 [ $(( $(date +%s) - wall )) -gt 86000 ] || fail "faketime did not set the wall clock back"
 ok "pocketvmd restarted offline with its wall clock a day back"
 after=$(lease_left work2)
-[ "$after" -le "$before" ] || fail "lease grew from $before to $after"
+# Before the restart the (right) wall clock may run up to a second ahead of
+# the trusted clock, whose server times have second resolution, and a lease
+# is judged by the later of the two; after it only trusted time counts.
+[ "$after" -le $((before + 1)) ] || fail "lease grew from $before to $after"
 ok "the lease did not grow across the restart ($before s -> $after s)"
 expect_err server_unreachable "work2 cannot open offline" pvm start work2
 wait_for 75 "at expiry the stopped work2 is crypto-erased too, after the restart" \
