@@ -8,6 +8,8 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,9 @@
 #include <unistd.h>
 
 #include "common/log.h"
+
+/* sandbox_lockdown() set PR_SET_NO_NEW_PRIVS (it can never be unset). */
+static atomic_bool no_new_privs_set;
 
 /* The highest fd number we ever remap from; fds above are closed. */
 #define SPAWN_MAX_FDS 64
@@ -322,6 +327,7 @@ int sandbox_lockdown(const struct sandbox_lockdown *l)
 		log_error("sandbox: prctl: %s", strerror(errno));
 		return ret;
 	}
+	atomic_store(&no_new_privs_set, true);
 	return 0;
 }
 
@@ -351,12 +357,22 @@ int sandbox_seccomp_load(const struct sandbox_rules *r)
 			}
 			continue;
 		}
+		if (nr == SCMP_SYS(prctl) && r->prctls) {
+			for (size_t j = 0; j < r->nr_prctls; j++) {
+				ret = seccomp_rule_add(
+					ctx, SCMP_ACT_ALLOW, nr, 1,
+					SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)r->prctls[j]));
+				if (ret)
+					goto out;
+			}
+			continue;
+		}
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 		if (ret)
 			goto out;
 	}
-	/* Already set (sandbox_lockdown): no prctl() that a filter would have to allow. */
-	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1) {
+	/* Set by sandbox_lockdown(): no prctl() here that a filter would have to allow. */
+	if (atomic_load(&no_new_privs_set)) {
 		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
 		if (ret)
 			goto out;

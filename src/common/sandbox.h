@@ -72,6 +72,8 @@ struct sandbox_rules {
 	size_t nr_names;
 	const unsigned long *ioctls;
 	size_t nr_ioctls;
+	const int *prctls; /* likewise for prctl: the options allowed */
+	size_t nr_prctls;
 	bool all_threads; /* every thread of the process (TSYNC), not only the caller */
 };
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -143,8 +144,9 @@ static int seccomp_all_threads(void)
 	 * What the main thread does between the jail and its own list (start
 	 * the vCPUs), and what each thread needs to narrow its list (seccomp).
 	 */
-	static const char *const start[] = { "rt_sigaction",	"clone", "clone3",
-					     "set_robust_list", "rseq",	 "seccomp" };
+	static const char *const start[] = { "rt_sigaction", "clone",	"clone3", "set_robust_list",
+					     "rseq",	     "seccomp", "prctl" };
+	static const int prctls[] = { PR_SET_NAME }; /* a vCPU thread names itself */
 	const char
 		*names[ARRAY_SIZE(start) + ARRAY_SIZE(vcpu_syscalls) + ARRAY_SIZE(loop_syscalls)];
 	unsigned long ioctls[ARRAY_SIZE(vcpu_ioctls) + ARRAY_SIZE(loop_ioctls)];
@@ -153,6 +155,8 @@ static int seccomp_all_threads(void)
 		.nr_names = ARRAY_SIZE(names),
 		.ioctls = ioctls,
 		.nr_ioctls = ARRAY_SIZE(ioctls),
+		.prctls = prctls,
+		.nr_prctls = ARRAY_SIZE(prctls),
 		.all_threads = true,
 	};
 
