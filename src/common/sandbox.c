@@ -355,6 +355,17 @@ int sandbox_seccomp_load(const struct sandbox_rules *r)
 		if (ret)
 			goto out;
 	}
+	/* Already set (sandbox_lockdown): no prctl() that a filter would have to allow. */
+	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1) {
+		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+		if (ret)
+			goto out;
+	}
+	if (r->all_threads) {
+		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+		if (ret)
+			goto out;
+	}
 	ret = seccomp_load(ctx);
 out:
 	if (ret)

@@ -60,8 +60,10 @@ struct sandbox_lockdown {
 int sandbox_lockdown(const struct sandbox_lockdown *l) __must_check;
 
 /*
- * A seccomp allowlist for the calling thread only (threads created later
- * inherit it). Syscalls are named; `ioctls`, if not NULL, restricts ioctl
+ * A seccomp allowlist for the calling thread (threads created later inherit
+ * it), or with all_threads for every thread of the process, which must
+ * have no filter yet or the same ones as the caller. Filters stack: a
+ * thread may later narrow its list, never widen it. Syscalls are named; `ioctls`, if not NULL, restricts ioctl
  * (which must be in `names`) to those request numbers. Anything else kills
  * the whole process with SIGSYS.
  */
@@ -70,6 +72,7 @@ struct sandbox_rules {
 	size_t nr_names;
 	const unsigned long *ioctls;
 	size_t nr_ioctls;
+	bool all_threads; /* every thread of the process (TSYNC), not only the caller */
 };
 
 int sandbox_seccomp_load(const struct sandbox_rules *r) __must_check;

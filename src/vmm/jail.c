@@ -131,6 +131,40 @@ int vmm_jail_seccomp_loop(void)
 	return sandbox_seccomp_load(&r);
 }
 
+/*
+ * Both lists together, for every thread the process has when it confines
+ * itself: the encrypted disk's background flusher starts before the jail
+ * and would otherwise stay unfiltered. The vCPU and loop threads, started
+ * later, narrow it to their own list.
+ */
+static int seccomp_all_threads(void)
+{
+	/*
+	 * What the main thread does between the jail and its own list (start
+	 * the vCPUs), and what each thread needs to narrow its list (seccomp).
+	 */
+	static const char *const start[] = { "rt_sigaction",	"clone", "clone3",
+					     "set_robust_list", "rseq",	 "seccomp" };
+	const char
+		*names[ARRAY_SIZE(start) + ARRAY_SIZE(vcpu_syscalls) + ARRAY_SIZE(loop_syscalls)];
+	unsigned long ioctls[ARRAY_SIZE(vcpu_ioctls) + ARRAY_SIZE(loop_ioctls)];
+	struct sandbox_rules r = {
+		.names = names,
+		.nr_names = ARRAY_SIZE(names),
+		.ioctls = ioctls,
+		.nr_ioctls = ARRAY_SIZE(ioctls),
+		.all_threads = true,
+	};
+
+	memcpy(names, start, sizeof(start));
+	memcpy(names + ARRAY_SIZE(start), vcpu_syscalls, sizeof(vcpu_syscalls));
+	memcpy(names + ARRAY_SIZE(start) + ARRAY_SIZE(vcpu_syscalls), loop_syscalls,
+	       sizeof(loop_syscalls));
+	memcpy(ioctls, vcpu_ioctls, sizeof(vcpu_ioctls));
+	memcpy(ioctls + ARRAY_SIZE(vcpu_ioctls), loop_ioctls, sizeof(loop_ioctls));
+	return sandbox_seccomp_load(&r);
+}
+
 static int vcpu_hook(struct vcpu *vcpu)
 {
 	int ret = vmm_jail_seccomp_vcpu();
@@ -243,6 +277,12 @@ int vmm_jail_enter(struct vm *vm, const struct vmm_jail *j)
 		return ret;
 	if (j->mux)
 		vsock_mux_connect_relative(j->mux);
+	ret = seccomp_all_threads();
+	if (ret) {
+		log_error("jail: cannot load the process-wide seccomp allowlist: %s",
+			  strerror(-ret));
+		return ret;
+	}
 	vm->vcpu_thread_init = vcpu_hook;
 	vm->loop_thread_init = loop_hook;
 	if (j->selftest) {

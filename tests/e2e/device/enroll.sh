@@ -34,6 +34,12 @@ grep -q "^Seccomp:[[:space:]]*2" /proc/$VMM/status && grep -q "^Uid:[[:space:]]*
 	grep -q "^CapEff:[[:space:]]*0*$" /proc/$VMM/status &&
 	[ "$(awk '$1 == "VmLck:" { print $2 }' /proc/$VMM/status)" -gt 1024 ] &&
 	ok "the work VM's VMM is jailed (seccomp, uid 65534, no capabilities), its guest RAM locked"
+n=0
+for t in /proc/$VMM/task/*; do
+	n=$((n + 1))
+	grep -q "^Seccomp:[[:space:]]*2" $t/status || bad "VMM thread $(cat $t/comm) has no seccomp filter"
+done
+ok "every thread of the work VM's VMM is under seccomp ($n, the disk's flusher too)"
 pocketvm stop work || die "stop work"
 stopped() { [ "$(field work state)" = stopped ]; }
 wait_until 30 stopped && [ "$(field work last_exit)" = 5 ] &&
