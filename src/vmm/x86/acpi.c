@@ -28,12 +28,14 @@
 #define HDR_LEN 36
 
 /*
- * A table under construction in a host buffer. Only b[0..len) is ever
- * read, so a fresh tbl is not zeroed: the eight of them on acpi_build()'s
- * stack would otherwise cost 32 KiB of touched stack in every VMM.
+ * A table under construction in a host buffer: room for a MADT of 250
+ * CPUs (the VMM allows 64); the largest other table, the DSDT, is a few
+ * hundred bytes. Only b[0..len) is ever read, so a fresh tbl is not
+ * zeroed: the eight of them on acpi_build()'s stack would otherwise be
+ * 16 KiB of touched stack in every VMM.
  */
 struct tbl {
-	uint8_t b[4096];
+	uint8_t b[2048];
 	size_t len;
 	bool overflow;
 };
