@@ -6,12 +6,18 @@
  * to COM1; the time to that byte on the VMM's stdout is the measurement
  * (it includes one I/O exit, ~26 us on our hosts). The literal argument
  * KERNEL in the command is replaced by the kernel's path. After the byte,
- * the VMM's RSS and private memory (USS) are read from /proc (the guest
- * touched one page), then the VMM is killed. Prints min, median and 90th
- * percentile latency and the median memory figures.
+ * the VMM's memory is read from /proc/PID/smaps, then the VMM is killed:
+ * RSS; RSS beyond guest RAM (without the mappings at least as large as the
+ * guest's RAM, taken from the command's "--mem N" or "-m N", in MiB: what
+ * the VMM costs besides the pages the guest touched); private (USS: pages
+ * mapped by this process alone, which for a static binary includes its
+ * clean text until a second VMM runs) and anonymous beyond guest RAM
+ * (heap, stacks, relocated data: never shared). Prints min, median and
+ * 90th percentile latency and the median memory figures.
  */
 #include <elf.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,25 +81,46 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* RSS and USS (private pages: what this process alone costs) from smaps_rollup. */
-static void mem_kib(pid_t pid, double *rss, double *uss)
+struct mem {
+	double rss, beyond, uss, anon;
+};
+
+/* Sums smaps; a mapping of at least guest_kib (guest RAM) is left out of "beyond". */
+static void mem_kib(pid_t pid, double guest_kib, struct mem *m)
 {
-	char path[64], line[256];
+	char path[64], line[512];
+	unsigned long lo, hi;
+	bool guest = false;
 	long v;
 	FILE *f;
 
-	*rss = *uss = 0;
-	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	memset(m, 0, sizeof(*m));
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
 	f = fopen(path, "r");
 	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Rss: %ld kB", &v) == 1)
-			*rss = (double)v;
-		else if (sscanf(line, "Private_Clean: %ld kB", &v) == 1 ||
-			 sscanf(line, "Private_Dirty: %ld kB", &v) == 1)
-			*uss += (double)v;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			guest = guest_kib > 0 && (double)(hi - lo) / 1024 >= guest_kib;
+		} else if (sscanf(line, "Rss: %ld kB", &v) == 1) {
+			m->rss += (double)v;
+			m->beyond += guest ? 0 : (double)v;
+		} else if (sscanf(line, "Private_Clean: %ld kB", &v) == 1 ||
+			   sscanf(line, "Private_Dirty: %ld kB", &v) == 1) {
+			m->uss += (double)v;
+		} else if (sscanf(line, "Anonymous: %ld kB", &v) == 1) {
+			m->anon += guest ? 0 : (double)v;
+		}
 	}
 	if (f)
 		fclose(f);
+}
+
+/* The guest's RAM in KiB from "--mem N" / "-m N" (MiB) in the command, or 0. */
+static double guest_ram_kib(int argc, char **argv)
+{
+	for (int i = 2; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--mem") == 0 || strcmp(argv[i], "-m") == 0)
+			return atof(argv[i + 1]) * 1024;
+	return 0;
 }
 
 static int cmp(const void *a, const void *b)
@@ -115,9 +142,12 @@ int main(int argc, char **argv)
 	int runs = argc > 2 ? atoi(argv[1]) : 0, fd = mkstemp(kernel);
 	double *ms = calloc((size_t)(runs > 0 ? runs : 1), sizeof(double));
 	double *rss = calloc((size_t)(runs > 0 ? runs : 1), sizeof(double));
+	double *beyond = calloc((size_t)(runs > 0 ? runs : 1), sizeof(double));
 	double *uss = calloc((size_t)(runs > 0 ? runs : 1), sizeof(double));
+	double *anon = calloc((size_t)(runs > 0 ? runs : 1), sizeof(double));
+	double guest_kib = guest_ram_kib(argc, argv);
 
-	if (runs <= 0 || fd < 0 || !ms || !rss || !uss) {
+	if (runs <= 0 || fd < 0 || !ms || !rss || !beyond || !uss || !anon) {
 		fprintf(stderr, "usage: start_latency RUNS VMM-COMMAND... (KERNEL = the kernel)\n");
 		return 2;
 	}
@@ -131,6 +161,7 @@ int main(int argc, char **argv)
 		int p[2];
 		char c;
 		double t0;
+		struct mem m;
 		pid_t pid;
 
 		if (pipe(p))
@@ -156,17 +187,25 @@ int main(int argc, char **argv)
 		alarm(0);
 		ms[r] = now_ms() - t0;
 		usleep(20000);
-		mem_kib(pid, &rss[r], &uss[r]);
+		mem_kib(pid, guest_kib, &m);
+		rss[r] = m.rss;
+		beyond[r] = m.beyond;
+		uss[r] = m.uss;
+		anon[r] = m.anon;
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		close(p[0]);
 	}
 	qsort(ms, (size_t)runs, sizeof(double), cmp);
 	qsort(rss, (size_t)runs, sizeof(double), cmp);
+	qsort(beyond, (size_t)runs, sizeof(double), cmp);
 	qsort(uss, (size_t)runs, sizeof(double), cmp);
+	qsort(anon, (size_t)runs, sizeof(double), cmp);
 	printf("%s: start to first guest instruction: min %.2f ms, median %.2f ms, p90 %.2f ms "
-	       "(%d runs); after it: RSS median %.0f KiB, private (USS) median %.0f KiB\n",
-	       argv[2], ms[0], ms[runs / 2], ms[runs * 9 / 10], runs, rss[runs / 2], uss[runs / 2]);
+	       "(%d runs); after it (medians): RSS %.0f KiB, beyond guest RAM %.0f KiB, "
+	       "private (USS) %.0f KiB, anonymous beyond guest RAM %.0f KiB\n",
+	       argv[2], ms[0], ms[runs / 2], ms[runs * 9 / 10], runs, rss[runs / 2],
+	       beyond[runs / 2], uss[runs / 2], anon[runs / 2]);
 	unlink(kernel);
 	return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,21 @@ static int open_disk(const struct disk_config *d)
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * OpenSSL is set up before its first use without reading openssl.cnf: the
+ * encrypted backend needs only AES-GCM, HKDF and SHA-256 from the built-in
+ * default provider, and a configuration file could load provider modules
+ * (other people's code, which a static pocketvm-vmm cannot even load) into
+ * the process that holds the disk key.
+ */
+static int crypto_init(void)
+{
+	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) == 1)
+		return 0;
+	log_error("vmm: cannot initialise OpenSSL");
+	return -EIO;
+}
+
 static int add_disks(struct platform *p, const struct vmm_config *cfg)
 {
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
@@ -65,7 +81,7 @@ static int add_disks(struct platform *p, const struct vmm_config *cfg)
 
 		if (d->key_fd >= 0) {
 			/* Encrypted: the backend takes both fds; the key never passes argv. */
-			int fd = open_disk(d);
+			int fd = crypto_init() ? -EIO : open_disk(d);
 
 			ret = fd < 0 ? fd :
 				       blockdev_crypt_open_fd(fd, d->key_fd, d->read_only, &bd);

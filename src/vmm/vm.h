@@ -78,6 +78,7 @@ struct vm {
 
 	pthread_mutex_t irq_lock;
 	struct kvm_irq_routing *routes; /* irqchip pins + MSI routes */
+	uint32_t routes_cap; /* entries allocated in routes */
 	uint32_t next_gsi;
 
 	atomic_int exit_status; /* -1 while running */

@@ -27,12 +27,25 @@
 
 #define HDR_LEN 36
 
-/* A table under construction in a host buffer. */
+/*
+ * A table under construction in a host buffer: room for a MADT of 250
+ * CPUs (the VMM allows 64); the largest other table, the DSDT, is a few
+ * hundred bytes. Only b[0..len) is ever read, so a fresh tbl is not
+ * zeroed: the eight of them on acpi_build()'s stack would otherwise be
+ * 16 KiB of touched stack in every VMM.
+ */
 struct tbl {
-	uint8_t b[4096];
+	uint8_t b[2048];
 	size_t len;
 	bool overflow;
 };
+
+/* Not an initializer: "= { 0 }" zeroes all of b as well. */
+static void tbl_init(struct tbl *t)
+{
+	t->len = 0;
+	t->overflow = false;
+}
 
 static void put(struct tbl *t, const void *p, size_t n)
 {
@@ -80,7 +93,7 @@ static uint8_t checksum(const uint8_t *p, size_t n)
 
 static void header(struct tbl *t, const char *sig, uint8_t rev)
 {
-	memset(t, 0, sizeof(*t));
+	tbl_init(t);
 	put(t, sig, 4);
 	put32(t, 0); /* length, fixed up by finish() */
 	put8(t, rev);
@@ -192,9 +205,10 @@ static void aml_name_crs(struct tbl *t, struct tbl *res);
 
 static void build_crs(struct tbl *t, const struct acpi_layout *l)
 {
-	struct tbl res = { 0 };
+	struct tbl res;
 	static const uint8_t cf8[] = { 0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08 };
 
+	tbl_init(&res);
 	res_word(&res, 2, 0, 0, 0); /* bus 0 only */
 	put(&res, cf8, sizeof(cf8)); /* the config ports themselves */
 	res_word(&res, 1, 3, 0x0000, 0x0cf7);
@@ -227,8 +241,10 @@ static void build_com1(struct tbl *sb)
 	static const uint8_t device_op[] = { 0x5b, 0x82 };
 	static const uint8_t io[] = { 0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08 };
 	static const uint8_t irq4[] = { 0x22, 0x10, 0x00 }; /* IRQNoFlags() {4} */
-	struct tbl dev = { 0 }, res = { 0 };
+	struct tbl dev, res;
 
+	tbl_init(&dev);
+	tbl_init(&res);
 	aml_name_eisaid(&dev, "_HID", "PNP0501");
 	aml_name_zero(&dev, "_UID");
 	put(&res, io, sizeof(io));
@@ -245,8 +261,10 @@ static uint64_t build_dsdt(const struct guest_mem *mem, uint64_t *gpa, const str
 				      0x12, 0x05, 0x02, 0x0a, ACPI_S5_SLP_TYP,
 				      0x00 };
 	static const uint8_t scope_op[] = { 0x10 }, device_op[] = { 0x5b, 0x82 };
-	struct tbl t, dev = { 0 }, sb = { 0 };
+	struct tbl t, dev, sb;
 
+	tbl_init(&dev);
+	tbl_init(&sb);
 	header(&t, "DSDT", 2);
 	put(&t, s5, sizeof(s5));
 	aml_name_eisaid(&dev, "_HID", "PNP0A03");
@@ -277,6 +295,7 @@ static uint64_t build_fadt(const struct guest_mem *mem, uint64_t *gpa, uint64_t 
 	uint16_t boot_arch = BOOT_ARCH_NO_VGA | BOOT_ARCH_NO_CMOS_RTC;
 
 	header(&t, "FACP", 6);
+	memset(t.b + t.len, 0, FADT_LEN - t.len); /* fields not set below are 0 */
 	t.len = FADT_LEN;
 	set32(&t, FADT_DSDT, (uint32_t)dsdt);
 	memcpy(t.b + FADT_IAPC_BOOT_ARCH, &boot_arch, 2);
