@@ -199,6 +199,9 @@ GUEST_CODE static void submit_hostile(struct vg_dev *d, struct vg_queue *q, int 
 	case 8: /* an indirect table whose size is not whole descriptors */
 		set_desc(q, 0, INDIRECT, 17, VG_DESC_F_INDIRECT, 0);
 		break;
+	case 10: /* an indirect table that is the ring's own table (it looped, once) */
+		set_desc(q, 0, (uintptr_t)q->desc, 16, VG_DESC_F_INDIRECT, 0);
+		break;
 	default:
 		GUEST_ASSERT(0);
 	}
@@ -244,6 +247,7 @@ static const char *const hostile_cases[] = {
 	"device-readable buffer after a writable one",
 	"indirect table size invalid",
 	"ring outside guest RAM",
+	"nested indirect descriptor table",
 };
 
 static struct harness *setup(void (*guest)(void), const char *disk, bool ro,

@@ -82,6 +82,7 @@ static int chain_walk(struct virtq *vq, struct virtq_chain *c, uint16_t head, co
 	const struct virtq_desc *table = vq->desc;
 	uint32_t table_size = vq->size, steps = 0;
 	uint16_t idx = head;
+	bool in_indirect = false;
 	struct virtq_desc d;
 	int ret;
 
@@ -92,7 +93,11 @@ static int chain_walk(struct virtq *vq, struct virtq_chain *c, uint16_t head, co
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (!vq->indirect)
 				return chain_fail(err, "indirect descriptor not negotiated");
-			if (table != vq->desc)
+			/*
+			 * By state, not by address: an indirect table may lie
+			 * over the ring's own table, and would then loop.
+			 */
+			if (in_indirect)
 				return chain_fail(err, "nested indirect descriptor table");
 			if (d.flags & VIRTQ_DESC_F_NEXT)
 				return chain_fail(err, "indirect descriptor with NEXT set");
@@ -102,6 +107,7 @@ static int chain_walk(struct virtq *vq, struct virtq_chain *c, uint16_t head, co
 			if (!table)
 				return chain_fail(err, "indirect table outside guest RAM");
 			table_size = d.len / sizeof(d);
+			in_indirect = true;
 			steps = 0;
 			idx = 0;
 			continue;
