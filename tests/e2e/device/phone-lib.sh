@@ -61,10 +61,21 @@ gone() { [ ! -d $D/vms/$1 ]; }
 guest_up() { grep -q "GUEST: [a-z0-9-]* up, root /dev/vda, boot ${2:-[0-9]*} " $D/vms/$1/console.log; }
 
 # console NAME COMMAND: types COMMAND into the VM's shell through `pocketvm
-# console` (Enter first: busybox init asks for it), prints what came back
-# (without the shell's terminal queries and blank lines)
+# console` (Enter first: busybox init asks for it), waits for its output to
+# end, prints what came back (without terminal queries and blank lines)
 console() {
-	( sleep 1; echo; sleep 1; echo "$2"; sleep 4; printf '\035' ) |
-		timeout 30 pocketvm console "$1" 2>&1 | tr -d '\r\033' | sed -e 's/\[6n//g' -e '/^$/d'
+	rm -f /tmp/console.in /tmp/console.out
+	mkfifo /tmp/console.in
+	pocketvm console "$1" </tmp/console.in >/tmp/console.out 2>&1 &
+	cpid=$!
+	exec 7>/tmp/console.in
+	echo >&7
+	wait_until 60 grep -q '# ' /tmp/console.out
+	echo "$2; echo END-OF-OUTPUT" >&7
+	wait_until 60 grep -q '^END-OF-OUTPUT' /tmp/console.out
+	printf '\035' >&7
+	exec 7>&-
+	wait $cpid
+	tr -d '\r\033' </tmp/console.out | sed -e 's/\[6n//g' -e '/^$/d' -e '/^END-OF-OUTPUT/d'
 	echo # the shell's last prompt has no newline
 }
