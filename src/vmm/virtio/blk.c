@@ -257,7 +257,7 @@ int virtio_blk_new(struct vm *vm, struct pci_bus *bus, struct blockdev *bd, cons
 
 int virtio_blk_flush(struct virtio_blk *b)
 {
-	return b->bd->read_only ? 0 : blockdev_flush(b->bd);
+	return blockdev_flush(b->bd); /* a read-only backend has nothing to flush */
 }
 
 void virtio_blk_free(struct virtio_blk *b)

@@ -37,6 +37,10 @@ wait_until() {
 	return 1
 }
 has_lease() { l=$(field "$1" lease_left); [ -n "$l" ] && [ "$l" != null ] && [ "$l" -gt 0 ]; }
+# lease_at_most NAME S: a lease of at most S seconds (a short offline lifetime arrived)
+lease_at_most() { l=$(field "$1" lease_left); [ -n "$l" ] && [ "$l" != null ] && [ "$l" -le "$2" ]; }
+# jailed STATUS: a /proc status file of a confined VMM (thread): seccomp, uid 65534
+jailed() { grep -q "^Seccomp:[[:space:]]*2" "$1" && grep -q "^Uid:[[:space:]]*65534" "$1"; }
 provisioned() { [ -f $D/vms/$1/vm.json ]; }
 
 # provision_by_hand NAME: what an enterprise tool can do instead of a

@@ -42,8 +42,7 @@ show </tmp/c.txt
 grep -q "^personal$" /tmp/c.txt && ok "the personal VM's shell answered"
 
 say "phone: waiting for the admin's new offline lifetime to arrive with a check-in"
-short_lease() { l=$(field work lease_left); [ -n "$l" ] && [ "$l" != null ] && [ "$l" -le 60 ]; }
-wait_until 300 short_lease || die "no 60 s lease"
+wait_until 300 lease_at_most work 60 || die "no 60 s lease"
 ok "the 60 s offline lifetime arrived: lease left $(field work lease_left) s"
 say "phone: the network is cut; the work VM's lease runs out (the wall clock is not trusted)"
 ip link set eth0 down && ok "network cut"
