@@ -43,7 +43,11 @@ pvm-nettool host-listen /run/vmA/v.sock_1234 host-A &
 pvm-nettool host-listen /run/vmB/v.sock_1234 host-B &
 pvm-nettool tcp-echo 127.0.0.1 8080 phone-svc &
 umask 022
-dd if=/dev/urandom of=/tmp/vmA.img bs=1M count=80 2>/dev/null
+# A sparse 200 MiB disk: reading it fills most of A's 256 MiB with page
+# cache the VMM wrote (resident on the phone), so the balloon must take back
+# memory the phone really holds. Free page reporting has already returned
+# A's other free pages by then, so they cannot count for the balloon.
+truncate -s 200M /tmp/vmA.img
 
 unshare -n sh /pocketvm/tapns.sh &
 for i in $(seq 50); do [ -S /run/passt/sock ] && break; sleep 0.1; done
@@ -91,6 +95,7 @@ wait_for /tmp/vmA.log "guest-A: read the disk" 120 || fail "guest A did not read
 sleep 1
 # 180 MiB of A's 256: the guest must give up the page cache it filled.
 used0=$(mem_used_kib) rss0=$(rss_kib $A)
+echo "VM A resident before inflating: $((rss0 / 1024)) MiB"
 echo "balloon: $(pvm-nettool unix-send /run/vmA/balloon 'size 180')"
 for i in $(seq 240); do
 	st=$(pvm-nettool unix-send /run/vmA/balloon stats)
@@ -103,6 +108,7 @@ echo "phone used memory: ${used0} KiB before, ${used1} KiB after inflating 180 M
 echo "VM A resident: ${rss0} KiB before, ${rss1} KiB after"
 echo "phone used memory dropped by $(( (used0 - used1) / 1024 )) MiB"
 echo "VM A resident memory dropped by $(( (rss0 - rss1) / 1024 )) MiB"
+echo "VM A resident with the balloon inflated: $((rss1 / 1024)) MiB"
 echo "--- free page reporting"
 echo "balloon: $(pvm-nettool unix-send /run/vmA/balloon 'size 0')"
 for i in $(seq 60); do
