@@ -389,7 +389,7 @@ static bool json_uint(json_t *v, const char *key, uint64_t min, uint64_t max, ui
 
 static bool json_member(struct vmm_config *c, const char *key, json_t *v, char *err, size_t errlen)
 {
-	uint64_t n;
+	uint64_t n = 0;
 
 	if (!strcmp(key, "kernel"))
 		return json_str(v, key, &c->kernel, err, errlen);
