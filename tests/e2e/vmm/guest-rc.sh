@@ -39,8 +39,18 @@ case "$rnd" in
 *) say "rng-bytes=zero" ;;
 esac
 
+# How this boot's mount of the root went (the kernel says so when it replays the journal).
+recovery() {
+	if dmesg | grep -q "EXT4-fs (vda): recovery complete"; then
+		say "root mount: journal recovery needed"
+	else
+		say "root mount: clean, no journal recovery"
+	fi
+}
+
 case "$shutdown" in
 wait)
+	recovery
 	printf '#!/bin/sh\necho "%s" > /data/shutdown-marker\n' "$marker" > /etc/rc.stop
 	chmod +x /etc/rc.stop
 	rm -f /data/shutdown-marker
@@ -51,11 +61,7 @@ wait)
 	exit 0
 	;;
 check)
-	if dmesg | grep -q "EXT4-fs (vda): recovery complete"; then
-		say "root mount: journal recovery needed"
-	else
-		say "root mount: clean, no journal recovery"
-	fi
+	recovery
 	say "shutdown marker: $(cat /data/shutdown-marker 2>/dev/null)"
 	rm -f /etc/rc.stop /data/shutdown-marker
 	sync
