@@ -387,6 +387,7 @@ struct stop_run {
 	size_t len;
 	const char *grace; /* --shutdown-grace, or NULL for the default */
 	bool jail;
+	bool launcher; /* started through pocketvm-jail (pid 1 of a new pid namespace) */
 	bool second_signal; /* SIGINT 0.5 s after the SIGTERM */
 	int status;
 	long ms; /* from the first signal to the VMM's exit */
@@ -397,11 +398,26 @@ struct stop_run {
 /* Boots r->code, sends SIGTERM once the guest printed "OK" (and SIGINT later), waits. */
 static void stop_vmm(const char *kpath, struct stop_run *r)
 {
-	char *argv[12] = { (char *)vmm_path(), "--kernel", (char *)kpath, "--mem", "32" };
-	int po[2], pe[2], status, n = 5;
+	static char jail_path[512];
+	char *argv[16];
+	int po[2], pe[2], status, n = 0;
 	size_t got = 0;
 	long t0;
 	pid_t pid;
+
+	if (r->launcher) {
+		snprintf(jail_path, sizeof(jail_path), "%s", vmm_path());
+		strcpy(strrchr(jail_path, '/'), "/pocketvm-jail");
+		argv[n++] = jail_path;
+		argv[n++] = "--env";
+		argv[n++] = "ASAN_OPTIONS=detect_leaks=0";
+		argv[n++] = "--";
+	}
+	argv[n++] = (char *)vmm_path();
+	argv[n++] = "--kernel";
+	argv[n++] = (char *)kpath;
+	argv[n++] = "--mem";
+	argv[n++] = "32";
 
 	if (r->grace) {
 		argv[n++] = "--shutdown-grace";
@@ -409,6 +425,7 @@ static void stop_vmm(const char *kpath, struct stop_run *r)
 	}
 	if (r->jail)
 		argv[n++] = "--jail";
+	argv[n] = NULL;
 	write_kernel(kpath, r->code, r->len);
 	TEST_ASSERT(pipe(po) == 0 && pipe(pe) == 0, "pipe");
 	pid = fork();
@@ -495,6 +512,18 @@ static void check_graceful_stop(const char *kpath)
 	       r.ms);
 
 	if (geteuid() == 0) {
+		/* pocketvm-jail passes the second signal on (the VMM flushes), not SIGKILL. */
+		r = (struct stop_run){ .code = idle,
+				       .len = sizeof(idle),
+				       .jail = true,
+				       .launcher = true,
+				       .second_signal = true };
+		stop_vmm(kpath, &r);
+		TEST_ASSERT(r.status == 5 && strstr(r.err, "a second request"),
+			    "second signal through pocketvm-jail: status %d, stderr %s", r.status,
+			    r.err);
+		printf("ok: through pocketvm-jail, a second signal is passed on: the VMM stops "
+		       "the guest and flushes (exit 5, not a SIGKILL)\n");
 		r = (struct stop_run){
 			.code = idle, .len = sizeof(idle), .jail = true, .grace = "1"
 		};
