@@ -296,18 +296,10 @@ static void build_ged(struct tbl *sb)
 				       'P',  'I', '0', '0', '1', '3',  0x00 };
 	/* Extended Interrupt descriptor: consumer, level, active high, exclusive; one GSI. */
 	static const uint8_t irq[] = { 0x89, 0x06, 0x00, 0x01, 0x01, ACPI_GED_GSI, 0, 0, 0 };
-	static const uint8_t region[] = { 0x5b,
-					  0x80,
-					  'G',
-					  'D',
-					  'S',
-					  'T',
-					  0x01 /* SystemIO */,
-					  0x0b,
-					  ACPI_GED_PORT & 0xff,
-					  ACPI_GED_PORT >> 8,
-					  0x0a,
-					  0x04 };
+	enum { PORT_LO = ACPI_GED_PORT & 0xff, PORT_HI = ACPI_GED_PORT >> 8 };
+	/* SystemIO (1) at WordConst ACPI_GED_PORT, ByteConst length 4. */
+	static const uint8_t region[] = { 0x5b, 0x80, 'G',     'D',	'S',  'T',
+					  0x01, 0x0b, PORT_LO, PORT_HI, 0x0a, 0x04 };
 	/* Field flags 0x43: DWordAcc (3), NoLock, WriteAsZeros (2 << 5); GDAT is 32 bits. */
 	static const uint8_t field[] = { 0x5b, 0x81, 0x0b, 'G', 'D', 'S', 'T',
 					 0x43, 'G',  'D',  'A', 'T', 0x20 };
