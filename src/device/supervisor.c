@@ -25,7 +25,8 @@
 #include "device/vmconf.h"
 
 #define VM_LOG_MAX (1024 * 1024)
-#define STOP_GRACE_S 10
+/* The VMM's own grace for the guest, then time to stop the vCPUs and flush the disks. */
+#define STOP_GRACE_S (VMM_SHUTDOWN_GRACE_S + 10)
 #define STABLE_UPTIME_NS (10LL * 1000000000LL)
 
 static const char *const run_names[] = {
@@ -38,6 +39,19 @@ static const char *const run_names[] = {
 const char *vm_run_name(enum vm_run r)
 {
 	return run_names[r];
+}
+
+/* What a pocketvm-vmm exit status means (docs/vmm.md, "Exit status"). */
+static const char *vm_exit_meaning(int status)
+{
+	static const char *const meanings[] = {
+		"the guest powered off", "VMM error",
+		"bad VMM arguments",	 "the guest rebooted",
+		"the guest crashed",	 "stopped by the VMM: the guest did not shut down in time",
+	};
+
+	return status >= 0 && status < (int)ARRAY_SIZE(meanings) ? meanings[status] :
+								   "unknown status";
 }
 
 static int64_t boot_ns(void)
@@ -437,8 +451,8 @@ void vm_reaped(struct pvd *d, pid_t pid, int status)
 			unlink(p);
 		}
 		if (WIFEXITED(status))
-			log_info("vm %s: exited with status %d", vm->conf.name,
-				 WEXITSTATUS(status));
+			log_info("vm %s: exited with status %d (%s)", vm->conf.name,
+				 WEXITSTATUS(status), vm_exit_meaning(WEXITSTATUS(status)));
 		else
 			log_info("vm %s: killed by signal %d", vm->conf.name, WTERMSIG(status));
 		if (!vm->want_running || !vm->present || vm->conf.restart == RESTART_NO ||
@@ -489,7 +503,10 @@ void vm_stop(struct pvd *d, struct vm *vm, bool hard)
 	if (vm->pid <= 0)
 		return;
 	if (!hard) {
+		/* The VMM presses the guest's power button and flushes once it is off. */
 		if (vm->run != VM_STOPPING) {
+			log_info("vm %s: stopping: the guest has %d s to shut down", vm->conf.name,
+				 VMM_SHUTDOWN_GRACE_S);
 			kill(vm->pid, SIGTERM);
 			vm->run = VM_STOPPING;
 			vm->stop_deadline_ns = boot_ns() + STOP_GRACE_S * 1000000000LL;

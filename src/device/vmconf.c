@@ -124,6 +124,9 @@ void vmm_argv(const char *vmm, const char *dir, const struct vmconf *c, bool hav
 	ARG("%lld", (long long)c->memory_mib);
 	ARG("--cpus");
 	ARG("%lld", (long long)c->cpus);
+	/* SIGTERM presses the guest's power button; it has this long to shut down. */
+	ARG("--shutdown-grace");
+	ARG("%d", VMM_SHUTDOWN_GRACE_S);
 	/* Confined once built (docs/vmm-jail.md); a work VM's RAM never reaches swap. */
 	ARG("--jail");
 	if (c->managed[0])

@@ -50,10 +50,11 @@ bool vm_name_ok(const char *name);
 const char *restart_name(enum restart_policy p);
 
 /*
- * The pocketvm-vmm command line for c (files under dir), in argv (max
- * entries, NULL-terminated, strings in buf). The VMM gets the disk as fd 3
- * and, when have_key, its key as fd 4 (docs/device.md "Launching the VMM").
+ * Seconds pocketvm-vmm gives its guest to shut down after `pocketvm stop`
+ * presses the power button (--shutdown-grace); the supervisor waits longer.
  */
+#define VMM_SHUTDOWN_GRACE_S 20
+
 /*
  * Where the VMM is when no --vmm is given: in a build tree, build_rel from
  * the running program's directory; installed, next to it; else
@@ -61,6 +62,11 @@ const char *restart_name(enum restart_policy p);
  */
 void vmm_default_path(char *out, size_t cap, const char *build_rel);
 
+/*
+ * The pocketvm-vmm command line for c (files under dir), in argv (max
+ * entries, NULL-terminated, strings in buf). The VMM gets the disk as fd 3
+ * and, when have_key, its key as fd 4 (docs/device.md "Launching the VMM").
+ */
 void vmm_argv(const char *vmm, const char *dir, const struct vmconf *c, bool have_key, char *buf,
 	      size_t cap, char **argv, size_t max);
 

@@ -33,7 +33,11 @@ const char config_usage[] =
 	"                       name=NAME,path=PATH[,listen]: bridged to the unix socket\n"
 	"                       PATH (connect to it, or listen on it with ,listen);\n"
 	"                       the guest sees /dev/virtio-ports/NAME\n"
-	"  --rng, --no-rng      virtio-rng entropy device (default on)\n" CONFIG_NET_USAGE
+	"  --rng, --no-rng      virtio-rng entropy device (default on)\n"
+	"  --shutdown-grace S   on SIGTERM/SIGINT/SIGHUP, press the guest's ACPI power\n"
+	"                       button and give it S seconds to power off before it is\n"
+	"                       stopped (default 20; 0: stop at once; a second signal\n"
+	"                       always stops at once)\n" CONFIG_NET_USAGE
 	"  --config FILE        read options from a JSON file (docs/vmm.md); later options\n"
 	"                       override it\n"
 	"  --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -41,7 +45,7 @@ const char config_usage[] =
 	"  --version            print the version\n"
 	"\n"
 	"Exit status: 0 guest powered off, 1 VMM error, 2 bad usage, 3 guest reboot,\n"
-	"4 guest crashed.\n";
+	"4 guest crashed, 5 stopped by the host (signal) without the guest powering off.\n";
 
 bool config_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -59,6 +63,7 @@ void config_init(struct vmm_config *c)
 	c->mem_mib = VMM_DEFAULT_MEM_MIB;
 	c->vcpus = 1;
 	c->rng = true;
+	c->shutdown_grace = VMM_DEFAULT_SHUTDOWN_GRACE;
 	c->console = CONSOLE_STDIO;
 	config_net_init(&c->net);
 }
@@ -384,7 +389,7 @@ static bool json_uint(json_t *v, const char *key, uint64_t min, uint64_t max, ui
 
 static bool json_member(struct vmm_config *c, const char *key, json_t *v, char *err, size_t errlen)
 {
-	uint64_t n;
+	uint64_t n = 0;
 
 	if (!strcmp(key, "kernel"))
 		return json_str(v, key, &c->kernel, err, errlen);
@@ -404,6 +409,12 @@ static bool json_member(struct vmm_config *c, const char *key, json_t *v, char *
 		if (!json_uint(v, key, 1, 64, &n, err, errlen))
 			return false;
 		c->vcpus = (unsigned int)n;
+		return true;
+	}
+	if (!strcmp(key, "shutdown_grace")) {
+		if (!json_uint(v, key, 0, VMM_MAX_SHUTDOWN_GRACE, &n, err, errlen))
+			return false;
+		c->shutdown_grace = (unsigned int)n;
 		return true;
 	}
 	if (!strcmp(key, "rng")) {
@@ -493,6 +504,7 @@ enum {
 	OPT_PORT,
 	OPT_RNG,
 	OPT_NO_RNG,
+	OPT_SHUTDOWN_GRACE,
 	OPT_CONFIG,
 	OPT_LOG_LEVEL,
 	OPT_HELP,
@@ -510,6 +522,7 @@ static const struct option long_opts[] = {
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "no-rng", no_argument, NULL, OPT_NO_RNG },
+	{ "shutdown-grace", required_argument, NULL, OPT_SHUTDOWN_GRACE },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -560,6 +573,12 @@ static bool apply_opt(struct vmm_config *c, int opt, const char *arg, char *err,
 		if (!parse_uint("--cpus", arg, 1, 64, &n, err, errlen))
 			return false;
 		c->vcpus = (unsigned int)n;
+		return true;
+	case OPT_SHUTDOWN_GRACE:
+		if (!parse_uint("--shutdown-grace", arg, 0, VMM_MAX_SHUTDOWN_GRACE, &n, err,
+				errlen))
+			return false;
+		c->shutdown_grace = (unsigned int)n;
 		return true;
 	default:
 		if (opt >= CONFIG_NET_OPT_BASE)

@@ -15,6 +15,9 @@
 #define VMM_MAX_PORTS 16
 #define VMM_DEFAULT_MEM_MIB 256
 #define VMM_MAX_MEM_MIB (64u * 1024)
+/* Seconds a stop signal gives the guest to power off after the power button. */
+#define VMM_DEFAULT_SHUTDOWN_GRACE 20
+#define VMM_MAX_SHUTDOWN_GRACE 3600
 
 enum console_kind {
 	CONSOLE_STDIO,
@@ -79,6 +82,7 @@ struct vmm_config {
 	enum console_kind console;
 	char *console_path;
 	bool rng;
+	unsigned int shutdown_grace; /* seconds; 0: a stop signal stops at once */
 	char *log_level;
 	struct vmm_net_config net;
 	bool help;

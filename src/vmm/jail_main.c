@@ -4,7 +4,7 @@
  * sandbox_spawn(): new pid, mount, ipc, uts and network namespaces, an
  * empty environment except what --env names, and exactly the descriptors
  * 0-2 plus those --fd names, at the same numbers. It waits for the program,
- * passes SIGINT/SIGTERM/SIGHUP on to it (SIGKILL at the second), and exits with its status (128 + signal
+ * passes SIGINT/SIGTERM/SIGHUP on to it (SIGKILL at the third), and exits with its status (128 + signal
  * if it was killed, so a seccomp kill shows as 159). The device daemon does
  * the same through the library; this is for people, tests and benchmarks.
  */
@@ -40,15 +40,17 @@ static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t forwarded;
 
 /*
- * The first stop signal is passed on (pocketvm-vmm stops its guest and
- * flushes its disks). The program is pid 1 of its namespace, which drops
- * every signal it has no handler for: a second one means SIGKILL.
+ * The first two stop signals are passed on: pocketvm-vmm presses its
+ * guest's power button at the first and stops it at once at the second
+ * (flushing its disks either way). The program is pid 1 of its namespace,
+ * which drops every signal it has no handler for: a third one means SIGKILL.
  */
 static void forward(int sig)
 {
 	if (child_pid > 0)
-		kill((pid_t)child_pid, forwarded ? SIGKILL : sig);
-	forwarded = 1;
+		kill((pid_t)child_pid, forwarded >= 2 ? SIGKILL : sig);
+	if (forwarded < 2)
+		forwarded++;
 }
 
 static int parse_fd(const char *s)

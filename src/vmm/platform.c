@@ -134,6 +134,7 @@ static int build(struct platform *p, const struct vmm_config *cfg)
 			return ret;
 		}
 	}
+	p->vm.shutdown_grace = cfg->shutdown_grace;
 	ret = power_init(&p->vm);
 	if (!ret)
 		ret = uart_new(&p->vm, UART_COM1_PORT, UART_COM1_IRQ, p->con, &p->uart);

@@ -14,8 +14,9 @@ int platform_new(const struct vmm_config *cfg, struct platform **out);
 
 /*
  * Runs the guest to its end; returns an enum vm_exit_status. The signals in
- * *stop_signals (blocked by the caller before platform_new) stop it with
- * VM_EXIT_STOPPED. However the guest ends, every write it was told is done
+ * *stop_signals (blocked by the caller before platform_new) press its power
+ * button and, unless it powers off within the configured grace, stop it with
+ * VM_EXIT_STOPPED (vm_exit_on_signals()). However the guest ends, every write it was told is done
  * is durable when this returns.
  */
 int platform_run(struct platform *p, const sigset_t *stop_signals);

@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -34,16 +35,57 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(vm->evb);
 }
 
+int64_t vm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void on_grace_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct vm *vm = arg;
+
+	log_warn("vmm: the guest did not power off within %u s of the power button; stopping it",
+		 vm->shutdown_grace);
+	vm_request_exit(vm, VM_EXIT_STOPPED);
+}
+
 static void on_signal(evutil_socket_t fd, short what, void *arg)
 {
 	struct vm *vm = arg;
 	struct signalfd_siginfo si;
+	struct timeval grace = { 0 };
 
 	(void)what;
 	if (read(fd, &si, sizeof(si)) != sizeof(si))
 		return;
-	log_info("vmm: stopped by signal %u from pid %u", si.ssi_signo, si.ssi_pid);
-	vm_request_exit(vm, VM_EXIT_STOPPED);
+	if (vm->shutdown_pending) {
+		log_info("vmm: stopped by signal %u from pid %u (a second request: not waiting "
+			 "for the guest to shut down)",
+			 si.ssi_signo, si.ssi_pid);
+		vm_request_exit(vm, VM_EXIT_STOPPED);
+		return;
+	}
+	if (!vm->shutdown_grace || !vm->power_button || !vm->grace_ev) {
+		log_info("vmm: stopped by signal %u from pid %u", si.ssi_signo, si.ssi_pid);
+		vm_request_exit(vm, VM_EXIT_STOPPED);
+		return;
+	}
+	vm->shutdown_pending = true;
+	grace.tv_sec = vm->shutdown_grace;
+	if (evtimer_add(vm->grace_ev, &grace)) {
+		log_error("vmm: cannot arm the shutdown timer; stopping the guest now");
+		vm_request_exit(vm, VM_EXIT_STOPPED);
+		return;
+	}
+	/* Logged first: a quick guest's power-off line must not come before it. */
+	log_info("vmm: signal %u from pid %u: pressed the guest's power button; it has %u s to "
+		 "power off before it is stopped (a second signal stops it now)",
+		 si.ssi_signo, si.ssi_pid, vm->shutdown_grace);
+	atomic_store(&vm->button_pressed_ns, vm_now_ns());
+	vm->power_button(vm);
 }
 
 static void add_route(struct kvm_irq_routing *r, uint32_t gsi, uint32_t chip, uint32_t pin)
@@ -108,9 +150,11 @@ static int vm_common_init(struct vm *vm)
 	int ret, nent = 256;
 
 	atomic_init(&vm->exit_status, -1);
+	atomic_init(&vm->button_pressed_ns, 0);
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";
 	pthread_mutex_init(&vm->irq_lock, NULL);
+	pthread_mutex_init(&vm->ged.lock, NULL);
 	ret = routes_init(vm);
 	if (ret)
 		return ret;
@@ -231,6 +275,8 @@ void vm_destroy(struct vm *vm)
 		event_free(vm->stop_ev);
 	if (vm->sig_ev)
 		event_free(vm->sig_ev);
+	if (vm->grace_ev)
+		event_free(vm->grace_ev);
 	if (vm->sig_fd >= 0)
 		close(vm->sig_fd);
 	if (vm->evb)
@@ -247,6 +293,7 @@ void vm_destroy(struct vm *vm)
 			close(vm->kvm_fd);
 	}
 	pthread_mutex_destroy(&vm->irq_lock);
+	pthread_mutex_destroy(&vm->ged.lock);
 	memset(vm, 0, sizeof(*vm));
 }
 
@@ -295,7 +342,8 @@ int vm_exit_on_signals(struct vm *vm, const sigset_t *set)
 	vm->sig_ev = event_new(vm->evb, vm->sig_fd, EV_READ | EV_PERSIST, on_signal, vm);
 	if (!vm->sig_ev || event_add(vm->sig_ev, NULL))
 		return -ENOMEM;
-	return 0;
+	vm->grace_ev = evtimer_new(vm->evb, on_grace_end, vm);
+	return vm->grace_ev ? 0 : -ENOMEM;
 }
 
 void vm_request_exit(struct vm *vm, int status)

@@ -84,6 +84,24 @@ struct vm {
 	atomic_int exit_status; /* -1 while running */
 
 	/*
+	 * Graceful stop (vm_exit_on_signals()): the first stop signal presses
+	 * the guest's power button (power_button, set by devices/power.c) and
+	 * gives it shutdown_grace seconds to power off; with 0, or no button,
+	 * or at a second signal, the VM stops at once. Set before vm_run().
+	 */
+	unsigned int shutdown_grace;
+	void (*power_button)(struct vm *vm);
+	bool shutdown_pending; /* event loop only */
+	struct event *grace_ev;
+	_Atomic int64_t button_pressed_ns; /* CLOCK_MONOTONIC of the press, 0: none */
+
+	/* The ACPI Generic Event Device's pending events (devices/power.c). */
+	struct {
+		pthread_mutex_t lock;
+		uint32_t events; /* ACPI_GED_EV_* the guest has not read yet */
+	} ged;
+
+	/*
 	 * Optional, set before vm_run(): run first in each vCPU thread, and in
 	 * the event-loop thread once every vCPU thread started (the jail loads
 	 * each thread kind's seccomp allowlist here). Nonzero stops the VM.
@@ -120,8 +138,11 @@ int vm_run(struct vm *vm);
 void vm_request_exit(struct vm *vm, int status);
 
 /*
- * Ends the VM with VM_EXIT_STOPPED when one of the signals in *set arrives,
- * read from a signalfd on the event loop: no handler runs on a vCPU thread.
+ * Stops the VM when one of the signals in *set arrives, read from a signalfd
+ * on the event loop: no handler runs on a vCPU thread. The first signal
+ * presses the power button and waits shutdown_grace seconds for the guest to
+ * power off (VM_EXIT_POWEROFF); a second signal, or the end of the grace,
+ * ends it with VM_EXIT_STOPPED (as the first signal does with no grace).
  * The caller must have blocked them in every thread (block them before
  * creating any). Also what lets a VMM that is pid 1 of its namespace, where
  * signals without a handler are dropped, be stopped gracefully.
@@ -133,6 +154,9 @@ int vm_exit_on_signals(struct vm *vm, const sigset_t *set) __must_check;
  * Returns false for any other exit reason.
  */
 bool vm_handle_io_exit(struct vm *vm, struct kvm_run *run);
+
+/* Nanoseconds of CLOCK_MONOTONIC. */
+int64_t vm_now_ns(void);
 
 /* Sets an irqchip input line (ISA IRQ / IOAPIC pin) to level. */
 int vm_irq_line(struct vm *vm, uint32_t irq, bool level) __must_check;

@@ -226,9 +226,16 @@ static void aml_name_crs(struct tbl *t, struct tbl *res)
 	put8(t, 0x08);
 	put(t, "_CRS", 4);
 	put8(t, 0x11); /* BufferOp */
-	aml_pkglen(t, 3 + res->len);
-	put8(t, 0x0b); /* WordConst buffer size */
-	put16(t, (uint16_t)res->len);
+	/* The buffer size in the smallest integer encoding, as iasl writes it. */
+	if (res->len <= 0xff) {
+		aml_pkglen(t, 2 + res->len);
+		put8(t, 0x0a); /* ByteConst */
+		put8(t, (uint8_t)res->len);
+	} else {
+		aml_pkglen(t, 3 + res->len);
+		put8(t, 0x0b); /* WordConst */
+		put16(t, (uint16_t)res->len);
+	}
 	put(t, res->b, res->len);
 }
 
@@ -255,6 +262,89 @@ static void build_com1(struct tbl *sb)
 		sb->overflow = true;
 }
 
+/*
+ * The Generic Event Device (ACPI 6.1+, section 5.6.9) through which the VMM
+ * raises events in a hardware-reduced platform, and the power button it
+ * notifies:
+ *
+ *   Device (GED0) {
+ *     Name (_HID, "ACPI0013")
+ *     Name (_UID, Zero)
+ *     Name (_CRS, ResourceTemplate () {
+ *       Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { ACPI_GED_GSI } })
+ *     OperationRegion (GDST, SystemIO, ACPI_GED_PORT, 4)
+ *     Field (GDST, DWordAcc, NoLock, WriteAsZeros) { GDAT, 32 }
+ *     Method (_EVT, 1, Serialized) {
+ *       Local0 = GDAT                       // one read: it clears the events
+ *       If ((Local0 & ACPI_GED_EV_PWR_BUTTON)) { Notify (PWRB, 0x80) }
+ *     }
+ *   }
+ *   Device (PWRB) { Name (_HID, EisaId ("PNP0C0C")) Name (_UID, Zero) }
+ *
+ * Linux's GED driver (drivers/acpi/evged.c) requests the interrupt of _CRS
+ * and runs _EVT in its threaded handler; Notify 0x80 on a PNP0C0C device is
+ * a press of the power button (drivers/acpi/button.c: KEY_POWER). The bytes
+ * are what iasl compiles from this ASL (tests/unit/vmm/test_x86_boot.c).
+ * Level-triggered: the line stays up until _EVT has read the events, so a
+ * press made before the guest's driver unmasked the pin is not lost.
+ */
+static void build_ged(struct tbl *sb)
+{
+	static const uint8_t device_op[] = { 0x5b, 0x82 }, method_op[] = { 0x14 },
+			     if_op[] = { 0xa0 };
+	static const uint8_t hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0d, 'A', 'C',
+				       'P',  'I', '0', '0', '1', '3',  0x00 };
+	/* Extended Interrupt descriptor: consumer, level, active high, exclusive; one GSI. */
+	static const uint8_t irq[] = { 0x89, 0x06, 0x00, 0x01, 0x01, ACPI_GED_GSI, 0, 0, 0 };
+	enum { PORT_LO = ACPI_GED_PORT & 0xff, PORT_HI = ACPI_GED_PORT >> 8 };
+	/* SystemIO (1) at WordConst ACPI_GED_PORT, ByteConst length 4. */
+	static const uint8_t region[] = { 0x5b, 0x80, 'G',     'D',	'S',  'T',
+					  0x01, 0x0b, PORT_LO, PORT_HI, 0x0a, 0x04 };
+	/* Field flags 0x43: DWordAcc (3), NoLock, WriteAsZeros (2 << 5); GDAT is 32 bits. */
+	static const uint8_t field[] = { 0x5b, 0x81, 0x0b, 'G', 'D', 'S', 'T',
+					 0x43, 'G',  'D',  'A', 'T', 0x20 };
+	/* 0x09: one argument, Serialized. Store (GDAT, Local0). */
+	static const uint8_t evt_head[] = { 0x09, 0x70, 'G', 'D', 'A', 'T', 0x60 };
+	/* And (Local0, One, ) (One: ACPI_GED_EV_PWR_BUTTON) and Notify (PWRB, 0x80). */
+	static const uint8_t pred[] = { 0x7b, 0x60, 0x01, 0x00 };
+	static const uint8_t notify[] = { 0x86, 'P', 'W', 'R', 'B', 0x0a, 0x80 };
+	struct tbl dev, res, evt, cond;
+
+	_Static_assert(ACPI_GED_EV_PWR_BUTTON == 1, "_EVT tests the power button as One");
+	tbl_init(&dev);
+	tbl_init(&res);
+	tbl_init(&evt);
+	tbl_init(&cond);
+	put(&dev, hid, sizeof(hid));
+	aml_name_zero(&dev, "_UID");
+	put(&res, irq, sizeof(irq));
+	aml_name_crs(&dev, &res);
+	put(&dev, region, sizeof(region));
+	put(&dev, field, sizeof(field));
+	put(&cond, pred, sizeof(pred));
+	put(&cond, notify, sizeof(notify));
+	put(&evt, evt_head, sizeof(evt_head));
+	aml_block(&evt, if_op, sizeof(if_op), "", 0, &cond);
+	aml_block(&dev, method_op, sizeof(method_op), "_EVT", 4, &evt);
+	aml_block(sb, device_op, sizeof(device_op), "GED0", 4, &dev);
+	if (dev.overflow || res.overflow || evt.overflow || cond.overflow)
+		sb->overflow = true;
+}
+
+/* The power button as a control-method device (the FADT's PWR_BUTTON flag says so). */
+static void build_pwrb(struct tbl *sb)
+{
+	static const uint8_t device_op[] = { 0x5b, 0x82 };
+	struct tbl dev;
+
+	tbl_init(&dev);
+	aml_name_eisaid(&dev, "_HID", "PNP0C0C");
+	aml_name_zero(&dev, "_UID");
+	aml_block(sb, device_op, sizeof(device_op), "PWRB", 4, &dev);
+	if (dev.overflow)
+		sb->overflow = true;
+}
+
 static uint64_t build_dsdt(const struct guest_mem *mem, uint64_t *gpa, const struct acpi_layout *l)
 {
 	static const uint8_t s5[] = { 0x08, '_',  'S',	'5',  '_',
@@ -274,6 +364,8 @@ static uint64_t build_dsdt(const struct guest_mem *mem, uint64_t *gpa, const str
 	build_crs(&dev, l);
 	aml_block(&sb, device_op, sizeof(device_op), "PCI0", 4, &dev);
 	build_com1(&sb);
+	build_ged(&sb);
+	build_pwrb(&sb);
 	aml_block(&t, scope_op, sizeof(scope_op), "\\_SB_", 5, &sb);
 	if (dev.overflow || sb.overflow)
 		return 0;

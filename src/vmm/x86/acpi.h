@@ -10,8 +10,12 @@
  *  - MADT: one enabled LAPIC per vCPU (APIC ID = index) and the IOAPIC, which
  *    is how an unmodified Linux finds its CPUs (this kernel has no MP table
  *    parser);
- *  - DSDT: the \_S5 sleep package and a PCI host bridge (PNP0A03) whose
- *    _CRS declares bus 0, the I/O ports and the 32-bit MMIO window.
+ *  - DSDT: the \_S5 sleep package, a PCI host bridge (PNP0A03) whose
+ *    _CRS declares bus 0, the I/O ports and the 32-bit MMIO window, COM1,
+ *    and the power button: a Generic Event Device (ACPI0013) on GSI
+ *    ACPI_GED_GSI, level-triggered, whose _EVT reads the event register at
+ *    ACPI_GED_PORT (a 32-bit read returns the pending ACPI_GED_EV_* bits and
+ *    clears them) and notifies the PNP0C0C device PWRB (0x80: pressed).
  */
 #ifndef POCKETVM_VMM_X86_ACPI_H
 #define POCKETVM_VMM_X86_ACPI_H
@@ -26,6 +30,11 @@
 #define ACPI_RESET_PORT 0x602
 #define ACPI_RESET_VALUE 0x01
 #define ACPI_S5_SLP_TYP 5
+
+/* Generic Event Device: its interrupt (an IOAPIC pin no other device uses) and register. */
+#define ACPI_GED_GSI 23
+#define ACPI_GED_PORT 0x604
+#define ACPI_GED_EV_PWR_BUTTON 0x1u
 
 /* Largest area acpi_build() writes. */
 #define ACPI_AREA_SIZE 0x10000

@@ -6,7 +6,11 @@
 # boot protocol. Run 1 writes a marker and reboots (exit status 3); run 2 reads it back,
 # echoes a line through a named console port bridged to a unix socket, and
 # powers off (exit status 0). Runs 3 and 4 do the same on an encrypted copy
-# of the root image. The checks live in run-vmm-boot on the host.
+# of the root image. Then the graceful stop: SIGTERM to a VMM whose guest
+# waits presses its ACPI power button; the guest shuts down (exit 0) and
+# leaves its root clean (the superblock's needs_recovery flag, checked here
+# after an unclean run too, and the next boot's mount). The checks live in
+# run-vmm-boot on the host.
 set -u
 marker=m$$x$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
 common="--initrd initrd.cpio.gz --disk rootfs.ext4,serial=pvm-root --cpus 2 --mem 256"
@@ -47,6 +51,34 @@ fi
 ./pocketvm-vmm --kernel vmlinux $common --cmdline "console=ttyS0 root=/dev/vda quiet pvm.panic=1" \
 	--console stdio < /dev/null
 echo "SCENARIO: panic run exit $?"
+
+# needs_recovery (EXT4_FEATURE_INCOMPAT_RECOVER, bit 2 of the superblock's
+# s_feature_incompat at byte 1024 + 0x60): set while the root is mounted
+# writable, cleared by an unmount or a read-only remount.
+needs_recovery() { echo $(( $(od -An -tu4 -j 1120 -N4 rootfs.ext4) >> 2 & 1 )); }
+echo "SCENARIO: after the panic run needs_recovery=$(needs_recovery)"
+
+# Graceful stop: the guest waits; SIGTERM presses the power button.
+./pocketvm-vmm --kernel vmlinux $common --console stdio \
+	--cmdline "console=ttyS0 root=/dev/vda quiet pvm.marker=s$marker pvm.shutdown=wait" \
+	< /dev/null > /tmp/shutdown.log 2>&1 &
+vmm=$!
+i=0
+while ! grep -q "GUEST: waiting for the power button" /tmp/shutdown.log && [ $i -lt 1200 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+t0=$(cut -d' ' -f1 /proc/uptime)
+kill -TERM $vmm
+wait $vmm
+rc=$?
+t1=$(cut -d' ' -f1 /proc/uptime)
+cat /tmp/shutdown.log
+echo "SCENARIO: shutdown run exit $rc after $(awk "BEGIN { print $t1 - $t0 }") s"
+echo "SCENARIO: after the shutdown run needs_recovery=$(needs_recovery)"
+./pocketvm-vmm --kernel vmlinux $common --console stdio \
+	--cmdline "console=ttyS0 root=/dev/vda quiet pvm.shutdown=check" < /dev/null
+echo "SCENARIO: check run exit $?"
 
 # A bad option gives one precise error and status 2.
 ./pocketvm-vmm --kernel vmlinux --cpus 0 > /tmp/bad.txt 2>&1

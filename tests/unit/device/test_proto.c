@@ -201,7 +201,7 @@ static void test_vmconf(void **s)
 {
 	struct vmconf c;
 	char buf[8192], *argv[32];
-	bool jail = false, sensitive = false;
+	bool jail = false, sensitive = false, grace = false;
 
 	assert_true(conf("{\"name\":\"work\",\"managed\":\"" VM1 "\",\"kernel\":\"k/vmlinux\","
 			 "\"disk\":\"disk.img\",\"encrypted\":true,\"memory_mib\":512,\"cpus\":2,"
@@ -216,8 +216,12 @@ static void test_vmconf(void **s)
 			assert_string_equal(argv[i + 1], "fd=3,key-fd=4");
 		jail |= strcmp(argv[i], "--jail") == 0;
 		sensitive |= strcmp(argv[i], "--sensitive") == 0;
+		/* stop presses the power button; the supervisor waits longer than this. */
+		grace |= strcmp(argv[i], "--shutdown-grace") == 0 && argv[i + 1] &&
+			 strcmp(argv[i + 1], "20") == 0;
 	}
 	assert_true(jail && sensitive); /* a work VM: confined, RAM locked */
+	assert_true(grace);
 	/* Defaults. */
 	assert_true(conf("{\"name\":\"p\",\"kernel\":\"vmlinux\"}", &c));
 	assert_int_equal(c.memory_mib, 256);

@@ -46,6 +46,7 @@ static void assert_same(const struct vmm_config *a, const struct vmm_config *b)
 	}
 	assert_int_equal(a->console, b->console);
 	assert_int_equal(a->rng, b->rng);
+	assert_int_equal(a->shutdown_grace, b->shutdown_grace);
 }
 
 static void test_cli_equals_json(void **state)
@@ -57,7 +58,7 @@ static void test_cli_equals_json(void **state)
 		"             {\"path\": \"/d/data.img\", \"read_only\": true, \"key_fd\": 7}],"
 		" \"ports\": [{\"name\": \"modem\", \"path\": \"/run/m.sock\"},"
 		"             {\"name\": \"agent\", \"path\": \"/run/a.sock\", \"listen\": true}],"
-		" \"console\": \"none\", \"rng\": false}";
+		" \"console\": \"none\", \"rng\": false, \"shutdown_grace\": 45}";
 	char *argv[] = { "pocketvm-vmm",
 			 "--kernel",
 			 "/k/vmlinux",
@@ -80,6 +81,8 @@ static void test_cli_equals_json(void **state)
 			 "--console",
 			 "none",
 			 "--no-rng",
+			 "--shutdown-grace",
+			 "45",
 			 NULL };
 	struct vmm_config a, b;
 	char err[256] = "";
@@ -93,6 +96,7 @@ static void test_cli_equals_json(void **state)
 	assert_int_equal(a.disks[0].key_fd, -1);
 	assert_int_equal(a.disks[1].key_fd, 7);
 	assert_true(a.ports[1].listen);
+	assert_int_equal(a.shutdown_grace, 45);
 	config_free(&a);
 	config_free(&b);
 }
@@ -139,6 +143,9 @@ static void test_json_errors(void **state)
 		  "port name 'a' used twice" },
 		{ "{\"disks\": [{\"path\": \"/d\", \"key_fd\": 1}]}", "\"key_fd\" (3 to 65535)" },
 		{ "{\"console\": \"tty\"}", "--console must be stdio, none or socket=PATH" },
+		{ "{\"shutdown_grace\": 3601}",
+		  "\"shutdown_grace\" must be an integer from 0 to 3600" },
+		{ "{\"shutdown_grace\": \"20\"}", "\"shutdown_grace\" must be an integer" },
 		{ "[1, 2]", "configuration must be a JSON object" },
 		{ "{\"kernel\": \"/a\", \"kernel\": \"/b\"}", "JSON error" },
 		{ "{\"kernel\": \"/a\"", "JSON error at line 1" },
@@ -190,6 +197,10 @@ static void test_cli_errors(void **state)
 		  "--disk fd must be a number from 3 to 65535, not '1'" },
 		{ { "v", "--port", "name=x", NULL }, "port 'x' needs a unix socket path" },
 		{ { "v", "extra", NULL }, "unexpected argument 'extra'" },
+		{ { "v", "--shutdown-grace", "-1", NULL },
+		  "--shutdown-grace must be a number from 0 to 3600, not '-1'" },
+		{ { "v", "--shutdown-grace", "2h", NULL },
+		  "--shutdown-grace must be a number from 0 to 3600, not '2h'" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -201,6 +212,23 @@ static void test_cli_errors(void **state)
 			fail_msg("case %zu: error '%s' lacks '%s'", i, err, cases[i].err);
 		config_free(&c);
 	}
+}
+
+/* A stop signal waits 20 s for the guest by default; 0 restores the immediate stop. */
+static void test_shutdown_grace(void **state)
+{
+	struct vmm_config c;
+	char err[256] = "";
+	char *def[] = { "v", "--kernel", "k", NULL };
+	char *zero[] = { "v", "--kernel", "k", "--shutdown-grace", "0", NULL };
+
+	assert_true(parse_args(&c, err, sizeof(err), def));
+	assert_int_equal(c.shutdown_grace, 20);
+	config_free(&c);
+	assert_true(parse_args(&c, err, sizeof(err), zero));
+	assert_int_equal(c.shutdown_grace, 0);
+	assert_true(config_validate(&c, err, sizeof(err)));
+	config_free(&c);
 }
 
 static void test_validate_needs_kernel(void **state)
@@ -222,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_json_errors),
 		cmocka_unit_test(test_cli_errors),
 		cmocka_unit_test(test_disk_by_fd),
+		cmocka_unit_test(test_shutdown_grace),
 		cmocka_unit_test(test_validate_needs_kernel),
 	};
 

@@ -6,7 +6,9 @@
  * Seccomp 2, NoNewPrivs 1, uid 65534 and no capabilities; its namespaces
  * differ from ours and its root is empty; it still serves its balloon
  * control socket. The one started with --jail-selftest attempts open() and
- * dies of SIGSYS while the other keeps running and answering.
+ * dies of SIGSYS while the other keeps running and answering; SIGTERM then
+ * presses its power button and, unanswered, stops it after its 1 s grace
+ * (status 5: the timer and the GED line within the allowlists).
  *
  * Needs root, /dev/kvm and the built pocketvm-vmm / pocketvm-jail
  * (POCKETVM_BUILD); skips otherwise.
@@ -168,6 +170,8 @@ static void start_jailed(struct jailed *j, const char *name, bool selftest)
 		argv[n++] = vsock;
 		argv[n++] = "--balloon-control";
 		argv[n++] = j->ctl;
+		argv[n++] = "--shutdown-grace";
+		argv[n++] = "1";
 		argv[n++] = "--jail";
 		if (selftest)
 			argv[n++] = "--jail-selftest";
@@ -284,8 +288,11 @@ static void test_jailed_vmms(void **state)
 	assert_int_equal(kill(a.vmm, 0), 0);
 	check_confined(a.vmm);
 	check_answers(&a);
+	/* The hlt guest ignores the power button: stopped when its 1 s grace ends, jailed. */
 	kill(a.launcher, SIGTERM);
 	assert_int_equal(waitpid(a.launcher, &status, 0), a.launcher);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 5);
 	close(a.passt_peer);
 	close(b.passt_peer);
 }

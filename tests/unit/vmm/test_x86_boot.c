@@ -2,7 +2,8 @@
 /*
  * The x86 boot pieces without KVM: ACPI tables as the guest parses them
  * (checksums, XSDT entries, FADT hardware-reduced flags and registers, MADT
- * with one LAPIC per vCPU, DSDT with \_S5 and the PCI and COM1 devices) and
+ * with one LAPIC per vCPU, DSDT with \_S5, the PCI and COM1 devices and the
+ * power button's Generic Event Device, byte for byte as iasl compiles it) and
  * the kernel loaders' checks.
  */
 #include <setjmp.h>
@@ -124,6 +125,37 @@ static void test_acpi_tables(void **state)
 	assert_int_equal(lapics, 3);
 }
 
+/*
+ * The GED and power button devices, as `iasl` (acpica-tools 20200925)
+ * compiles the ASL in src/vmm/x86/acpi.c's comment (GSI 23, port 0x604).
+ */
+static const uint8_t ged_aml[] = {
+	0x5b, 0x82, 0x42, 0x06, 'G',  'E',  'D',  '0',	0x08, '_',  'H',  'I',	'D',  0x0d,
+	'A',  'C',  'P',  'I',	'0',  '0',  '1',  '3',	0x00, 0x08, '_',  'U',	'I',  'D',
+	0x00, 0x08, '_',  'C',	'R',  'S',  0x11, 0x0e, 0x0a, 0x0b, 0x89, 0x06, 0x00, 0x01,
+	0x01, 0x17, 0x00, 0x00, 0x00, 0x79, 0x00, 0x5b, 0x80, 'G',  'D',  'S',	'T',  0x01,
+	0x0b, 0x04, 0x06, 0x0a, 0x04, 0x5b, 0x81, 0x0b, 'G',  'D',  'S',  'T',	0x43, 'G',
+	'D',  'A',  'T',  0x20, 0x14, 0x19, '_',  'E',	'V',  'T',  0x09, 0x70, 'G',  'D',
+	'A',  'T',  0x60, 0xa0, 0x0c, 0x7b, 0x60, 0x01, 0x00, 0x86, 'P',  'W',	'R',  'B',
+	0x0a, 0x80, 0x5b, 0x82, 0x15, 'P',  'W',  'R',	'B',  0x08, '_',  'H',	'I',  'D',
+	0x0c, 0x41, 0xd0, 0x0c, 0x0c, 0x08, '_',  'U',	'I',  'D',  0x00,
+};
+
+static void test_acpi_power_button(void **state)
+{
+	struct acpi_layout l = { 1, 0xc0000000, 0x3ec00000 };
+	uint64_t rsdp = acpi_build(&mem, 0xe0000, &l);
+	const uint8_t *r = gpa_to_hva(&mem, rsdp, 36), *fadt, *dsdt;
+
+	fadt = table(get64(table(get64(r + 24), "XSDT") + 36), "FACP");
+	/* The power button is a control-method device: PWR_BUTTON set in the flags. */
+	assert_true(get32(fadt + 112) & (1u << 4));
+	dsdt = table(get64(fadt + 140), "DSDT");
+	assert_int_equal(ACPI_GED_GSI, 0x17);
+	assert_int_equal(ACPI_GED_PORT, 0x604);
+	assert_true(contains(dsdt, get32(dsdt + 4), ged_aml, sizeof(ged_aml)));
+}
+
 /* A minimal ELF with one loadable segment and, optionally, the PVH note. */
 static size_t make_elf(uint8_t *buf, bool with_note, uint64_t paddr)
 {
@@ -220,6 +252,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_acpi_tables),
+		cmocka_unit_test(test_acpi_power_button),
 		cmocka_unit_test(test_elf_loader),
 		cmocka_unit_test(test_bzimage_loader),
 	};
