@@ -107,6 +107,7 @@ struct pvd {
 	int64_t max_interval; /* cap on the server's check-in interval (0: none) */
 
 	struct vm vms[MAX_VMS];
+	bool stopping; /* SIGTERM: guests are shutting down, then the daemon exits */
 	struct event *tick_ev;
 	struct event *sigchld_ev;
 	int listen_fd;

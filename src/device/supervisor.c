@@ -366,6 +366,11 @@ int vm_start(struct pvd *d, struct vm *vm, struct ctl_conn *c, const char **code
 		snprintf(err, errlen, "vm %s is already %s", vm->conf.name, vm_run_name(vm->run));
 		return -EALREADY;
 	}
+	if (d->stopping) {
+		*code = "busy";
+		snprintf(err, errlen, "pocketvmd is shutting down");
+		return -EBUSY;
+	}
 	if (vm->run == VM_STOPPING) {
 		/* Its VMM still runs (and holds its key): one VMM per VM, always. */
 		*code = "busy";

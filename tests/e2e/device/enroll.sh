@@ -48,6 +48,12 @@ wait_until 30 stopped && [ "$(field work last_exit)" = 0 ] &&
 pocketvm start work || die "second start of work"
 wait_until 180 guest_up work 2 &&
 	ok "opened again with the key recovered anew: the disk kept the first boot's writes"
-kill $PVMD; sleep 1
+# The phone shuts down: the daemon asks the guest to shut down and leaves
+# once its VMM is gone, so the storage saved below is at rest.
+kill $PVMD
+gone_pvmd() { ! kill -0 $PVMD 2>/dev/null; }
+# Its second clean exit: the first was pocketvm stop's, above.
+wait_until 60 gone_pvmd && [ "$(grep -c "vm work: exited with status 0" /data/pvmd.log)" = 2 ] &&
+	ok "pocketvmd stopped: the work VM's guest shut down first (exit status 0)"
 tar -C /data -cf - . | nc -w 5 10.0.2.100 9000 && ok "phone storage saved to the host"
 exit $FAILED

@@ -6,28 +6,35 @@
 # that shut down (VMM exit status 0), one the VMM had to stop (5); --json
 # gives the same as fields. A stopped VM is just reported. Two stand-in
 # VMMs play both endings (pocketvm-vmm itself is tested in tests/vmm and
-# the phone scenarios).
+# the phone scenarios). Then the daemon itself is stopped: it asks every
+# guest to shut down, refuses starts meanwhile and exits once they are
+# gone; a second signal kills what is left at once.
 . "$(dirname "$0")/lib.sh"
 cat >"$T/fake-vmm" <<'EOS'
 #!/bin/sh
 echo "fake-vmm: args $*"
 # The exit status SIGTERM ends with: 0 a guest that powered off, 5 one the VMM stopped.
+# A "slow" guest takes 3 s to shut down, a "deaf" one never does.
 case "$*" in
 *pvm.stop=5*) code=5 ;;
 *) code=0 ;;
 esac
-trap 'echo "fake-vmm: SIGTERM"; exit $code' TERM
+case "$*" in
+*pvm.slow*) trap 'echo "fake-vmm: SIGTERM"; sleep 3; exit 0' TERM ;;
+*pvm.deaf*) trap 'echo "fake-vmm: SIGTERM, ignored"' TERM ;;
+*) trap 'echo "fake-vmm: SIGTERM"; exit $code' TERM ;;
+esac
 sleep 1000 &
-wait
+while :; do wait; done # a trap that returns interrupts wait: go on waiting
 EOS
 chmod 755 "$T/fake-vmm"
-for v in clean stuck; do
+for v in clean stuck slow deaf; do
 	mkdir -p "$T/dev/vms/$v"
 	echo kernel >"$T/dev/vms/$v/vmlinux"
 	stop=0
 	[ $v = stuck ] && stop=5
-	echo "{\"name\":\"$v\",\"kernel\":\"vmlinux\",\"cmdline\":\"pvm.stop=$stop\",\"restart\":\"no\"}" \
-		>"$T/dev/vms/$v/vm.json"
+	echo "{\"name\":\"$v\",\"kernel\":\"vmlinux\",\"cmdline\":\"pvm.stop=$stop pvm.$v\"," \
+		"\"restart\":\"always\"}" >"$T/dev/vms/$v/vm.json"
 done
 start_pvmd
 state_is() { [ "$(pvm ls --json | jq -r ".vms[] | select(.name==\"$1\") | .state")" = "$2" ]; }
@@ -67,5 +74,43 @@ grep -q "vm clean: exited with status 0 (the guest powered off)" "$T/pvmd.log" &
 	grep -q "vm stuck: exited with status 5 (stopped by the VMM: the guest did not shut down" \
 		"$T/pvmd.log" || fail "daemon log lines"
 ok "the daemon's log says what each exit status means"
-stop_pvmd
+
+# Stopping the daemon: every guest is asked, nothing starts meanwhile, and
+# the daemon leaves once the last VMM is gone (the slow guest's 3 s).
+expect "start clean" pvm start clean
+expect "start slow" pvm start slow
+wait_for 10 "both are running" eval 'state_is clean running && state_is slow running'
+t0=$(date +%s%N)
+kill "$PVMD_PID"
+wait_for 5 "clean got SIGTERM" grep -q "fake-vmm: SIGTERM" "$T/dev/vms/clean/console.log"
+wait_for 5 "slow got SIGTERM" grep -q "fake-vmm: SIGTERM" "$T/dev/vms/slow/console.log"
+ok "a stopping daemon asks every guest to shut down"
+! pvm start stuck >"$T/out" 2>&1 || fail "a VM started while the daemon was stopping"
+grep -q "pocketvmd is shutting down" "$T/out" || { cat "$T/out"; fail "refusal message"; }
+ok "no VM starts while the daemon is stopping"
+wait "$PVMD_PID" || fail "pocketvmd exited with status $?"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$ms" -ge 2500 ] || fail "the daemon left after $ms ms, before the slow guest was down"
+grep -q "vm slow: exited with status 0 (the guest powered off)" "$T/pvmd.log" &&
+	grep -q "stopping: no VM left running; state saved" "$T/pvmd.log" ||
+	fail "daemon log lines for its own stop"
+! grep -q "vm slow: restarting" "$T/pvmd.log" || fail "a VM was restarted while stopping"
+ok "the daemon exited ($ms ms) after its last guest shut down, restarting nothing"
+
+# A guest that never answers: a second signal kills it at once.
+start_pvmd
+expect "start deaf" pvm start deaf
+wait_for 10 "deaf is running" state_is deaf running
+kill "$PVMD_PID"
+wait_for 5 "deaf got SIGTERM" grep -q "fake-vmm: SIGTERM, ignored" "$T/dev/vms/deaf/console.log"
+kill -0 "$PVMD_PID" || fail "the daemon left while a guest was still running"
+t0=$(date +%s%N)
+kill "$PVMD_PID"
+wait "$PVMD_PID" || fail "pocketvmd exited with status $?"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$ms" -lt 5000 ] || fail "the second signal took $ms ms"
+grep -q "stopping now: killing the VMs left" "$T/pvmd.log" &&
+	grep -q "vm deaf: killed by signal 9" "$T/pvmd.log" || fail "log lines of the hard stop"
+ok "a second signal kills the guest that did not answer ($ms ms)"
+PVMD_PID=
 echo "PASS: $N checks"
