@@ -11,6 +11,8 @@
  * each on 1, 2, 4.. N threads (-x: only N) working on disjoint ranges. -d DIR puts
  * the image in DIR (default /dev/shm), -q BYTES sets the request size, -g splits
  * each request into 4 KiB iovec elements (guest pages, as virtio-blk passes them),
+ * -b MIB cycles through MIB of caller buffers instead of reusing one (a guest
+ * filling its page cache: destinations not in any CPU cache),
  * -p N sets the blocks per overlapped read piece, -o a,b,.. runs only the named
  * measurements (for profiling). bench/disk/run.sh runs it next to `openssl speed`
  * and prints the ratios.
@@ -34,6 +36,7 @@
 
 static size_t req = 128 * 1024;
 static bool pages;
+static size_t pool = 0; /* -b: bytes of caller buffers cycled through (0: one request's) */
 enum mode { SEAL, WRITE, READ };
 
 static double measure(enum mode mode, struct blockdev *bd, int threads, double seconds);
@@ -78,23 +81,28 @@ static double now(void)
 static void *run_job(void *arg)
 {
 	struct job *j = arg;
-	uint8_t *buf = aligned_alloc(4096, req), key[32] = { 1 }, nonce[12] = { 0 }, tag[16],
-		aad[28] = { 0 };
+	size_t nbuf = MAX(pool / req, (size_t)1), cur = 0;
+	uint8_t *base = aligned_alloc(4096, nbuf * req), *buf = base, key[32] = { 1 },
+		nonce[12] = { 0 }, tag[16], aad[28] = { 0 };
 	int niov = pages ? (int)(req / 4096) : 1;
 	struct iovec *iov = calloc((size_t)niov, sizeof(*iov));
 	struct aead *a = aead_new();
 	double end = now() + j->seconds;
 	uint64_t off = 0;
 
-	memset(buf, 0x5a, req);
-	/* Guest pages: 4 KiB elements in reverse order, so no two are adjacent. */
-	for (int i = 0; i < niov; i++)
-		iov[i] = (struct iovec){ buf + (size_t)(niov - 1 - i) * (req / (size_t)niov),
-					 req / (size_t)niov };
+	memset(base, 0x5a, nbuf * req);
 	if (aead_set_key(a, key))
 		j->ret = -EIO;
 	while (!j->ret && now() < end) {
 		for (int k = 0; k < 16 && !j->ret; k++) {
+			/* The next buffer of the pool, like a guest filling its page cache. */
+			buf = base + cur * req;
+			cur = (cur + 1) % nbuf;
+			/* Guest pages: 4 KiB elements in reverse order, so no two are adjacent. */
+			for (int i = 0; i < niov; i++)
+				iov[i] = (struct iovec){ buf + (size_t)(niov - 1 - i) *
+								   (req / (size_t)niov),
+							 req / (size_t)niov };
 			if (j->mode == SEAL) {
 				for (size_t b = 0; b < req && !j->ret; b += 4096) {
 					nonce[0]++;
@@ -112,7 +120,7 @@ static void *run_job(void *arg)
 	}
 	aead_free(a);
 	free(iov);
-	free(buf);
+	free(base);
 	return NULL;
 }
 
@@ -183,8 +191,10 @@ int main(int argc, char *argv[])
 	struct blockdev *bd, *raw;
 	int fd;
 
-	while ((opt = getopt(argc, argv, "t:s:m:d:q:p:o:gx")) != -1) {
-		if (opt == 'o')
+	while ((opt = getopt(argc, argv, "t:s:m:d:q:p:o:b:gx")) != -1) {
+		if (opt == 'b')
+			pool = strtoull(optarg, NULL, 10) << 20;
+		else if (opt == 'o')
 			only = optarg;
 		else if (opt == 'x')
 			exact = true;

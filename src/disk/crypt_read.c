@@ -8,11 +8,13 @@
  * the block's current slot. Only ciphertext and authenticated plaintext are
  * ever left there: a block that fails to authenticate is wiped by the AEAD,
  * read again and tried with both slots (crypt_open_block), and a failed
- * request wipes the whole chunk. Large requests are cut into pieces of
- * CRYPT_PIECE_BLOCKS: the caller reads the first piece itself and an io_uring
- * worker (crypt_uring.c) reads the others while the caller opens the ones
- * before, so the copy from the page cache overlaps the crypto. Every piece
- * given to the kernel is waited for before the request returns.
+ * request wipes the whole chunk. Requests larger than CRYPT_PIECE_BLOCKS
+ * (128 KiB) are cut into pieces of that size: the caller reads the first
+ * piece itself and an io_uring worker (crypt_uring.c) reads the others while
+ * the caller opens the ones before, so the copy from the page cache overlaps
+ * the crypto. Smaller pieces lose more to the hand-over between CPUs than
+ * the overlap gains (docs/benchmarks/disk.md). Every piece given to the
+ * kernel is waited for before the request returns.
  *
  * Other requests (sector-sized edges, blocks split across iovec elements)
  * are read into a scratch buffer, opened into another and copied out.
@@ -413,7 +415,7 @@ int crypt_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64
 			if (c->read_path == CRYPT_READ_AUTO && !ring && n > c->piece_blocks)
 				ring = crypt_ring_get(c);
 			/* Without a ring, one direct read per chunk. */
-			r->per_piece = ring || c->read_path == CRYPT_READ_SYNC ? c->piece_blocks : (unsigned int)n;
+			r->per_piece = ring ? c->piece_blocks : (unsigned int)n;
 			ret = read_inplace(c, a, r, ring);
 		} else {
 			ret = read_bounce(c, a, iov, iovcnt, done, first, n, skip, k, bufs);

@@ -154,18 +154,12 @@ void crypt_ring_reap(struct crypt_ring *r, unsigned int *index, int *res)
 	struct io_uring_cqe *cqe;
 	int ret;
 
-	for (int spin = 0; spin < 20000; spin++) {
-		if (io_uring_peek_cqe(&r->ring, &cqe) == 0)
-			goto got;
-		__builtin_ia32_pause();
-	}
 	do {
 		ret = io_uring_wait_cqe(&r->ring, &cqe);
 	} while (ret == -EINTR || ret == -EAGAIN);
 	/* Returning would let the kernel write into buffers the caller got back. */
 	if (ret)
 		die("crypt: io_uring wait: %s", strerror(-ret));
-got:
 	*index = (unsigned int)io_uring_cqe_get_data64(cqe);
 	*res = cqe->res;
 	io_uring_cqe_seen(&r->ring, cqe);
