@@ -387,15 +387,8 @@ static void crypt_release(struct crypt *c)
 	for (int i = 0; i < CRYPT_STRIPES; i++)
 		pthread_mutex_destroy(&c->stripes[i]);
 	crypt_rings_free(c);
-	if (c->fd >= 0) {
-		/*
-		 * Unlocked explicitly: a ring's reference to the file goes only
-		 * when the kernel has torn the ring down, a moment later, and the
-		 * next open of the image must not find it still locked.
-		 */
-		flock(c->fd, LOCK_UN);
+	if (c->fd >= 0)
 		close(c->fd);
-	}
 	free(c);
 }
 

@@ -164,10 +164,10 @@ void crypt_rings_free(struct crypt *c);
 struct crypt_ring *crypt_ring_get(struct crypt *c);
 void crypt_ring_put(struct crypt_ring *r);
 /*
- * Queues reads of p[0..n) (completions carry the index) for an io-wq
+ * Queues reads of p[0..n) from fd (completions carry the index) for an io-wq
  * worker; returns how many the kernel took, in order: read the rest directly.
  */
-int crypt_ring_submit(struct crypt_ring *r, const struct crypt_piece *p, unsigned int n);
+int crypt_ring_submit(struct crypt_ring *r, int fd, const struct crypt_piece *p, unsigned int n);
 /* Waits for one completion: its index and result (bytes or -errno). */
 void crypt_ring_reap(struct crypt_ring *r, unsigned int *index, int *res);
 

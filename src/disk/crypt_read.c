@@ -296,7 +296,7 @@ static int read_inplace(struct crypt *c, struct aead *a, struct inplace *r,
 	plan_pieces(c, r);
 	ret = cache_collect(c, r->first, r->n, &cbuf, &cmeta);
 	if (!ret && ring && r->npieces > 1) {
-		int n = crypt_ring_submit(ring, r->piece + 1, r->npieces - 1);
+		int n = crypt_ring_submit(ring, c->fd, r->piece + 1, r->npieces - 1);
 
 		taken = n > 0 ? (unsigned int)n : 0;
 	}

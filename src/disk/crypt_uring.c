@@ -9,10 +9,12 @@
  * The rings are made when the image is opened, which in the VMM is before
  * it confines itself, and each is locked down before it is enabled
  * (IORING_REGISTER_RESTRICTIONS): the only operation it accepts is
- * IORING_OP_READV on fixed file 0, the image. A VMM that is taken over
+ * IORING_OP_READV, what preadv() already does. A VMM that is taken over
  * therefore gains no way around its seccomp allowlist through io_uring (no
  * openat, connect, ... in a ring), and the jail allows io_uring_enter but
- * never io_uring_setup or io_uring_register (docs/vmm-jail.md). Where the
+ * never io_uring_setup or io_uring_register (docs/vmm-jail.md). The image
+ * is not a registered (fixed) file: a ring would then keep it open, and its
+ * lock taken, until the kernel tore the ring down, after close. Where the
  * kernel refuses any of this (no io_uring, io_uring disabled by sysctl or
  * policy, no restrictions before Linux 5.10), reads stay synchronous.
  */
@@ -31,14 +33,12 @@ struct crypt_ring {
 	bool broken; /* a submission failed half-way: never used again */
 };
 
-/* A ring that only reads the image fd, with one io-wq worker per caller thread. */
-static int ring_setup(struct crypt_ring *r, int fd)
+/* A ring that only reads, with one io-wq worker per caller thread. */
+static int ring_setup(struct crypt_ring *r)
 {
 	struct io_uring_restriction res[] = {
 		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_READV },
-		{ .opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED,
-		  .sqe_flags = IOSQE_FIXED_FILE | IOSQE_ASYNC },
-		{ .opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED, .sqe_flags = IOSQE_FIXED_FILE },
+		{ .opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED, .sqe_flags = IOSQE_ASYNC },
 	};
 	/* Bounded (file) work: one worker reads the pieces in order. */
 	unsigned int workers[2] = { 1, 0 };
@@ -49,9 +49,7 @@ static int ring_setup(struct crypt_ring *r, int fd)
 					  IORING_SETUP_TASKRUN_FLAG);
 	if (ret)
 		return ret;
-	ret = io_uring_register_files(&r->ring, &fd, 1);
-	if (!ret)
-		ret = io_uring_register_iowq_max_workers(&r->ring, workers);
+	ret = io_uring_register_iowq_max_workers(&r->ring, workers);
 	/* Raw registrations: Debian's liburing 2.3 does not export its wrappers for these. */
 	if (!ret)
 		ret = io_uring_register((unsigned int)r->ring.ring_fd, IORING_REGISTER_RESTRICTIONS,
@@ -68,7 +66,7 @@ void crypt_rings_init(struct crypt *c)
 {
 	for (int i = 0; i < CRYPT_RINGS; i++) {
 		struct crypt_ring *r = calloc(1, sizeof(*r));
-		int ret = r ? ring_setup(r, c->fd) : -ENOMEM;
+		int ret = r ? ring_setup(r) : -ENOMEM;
 
 		if (ret) {
 			log_debug("crypt: reads stay synchronous (io_uring: %s)", strerror(-ret));
@@ -115,7 +113,7 @@ void crypt_ring_put(struct crypt_ring *r)
 		pthread_mutex_unlock(&r->lock);
 }
 
-int crypt_ring_submit(struct crypt_ring *r, const struct crypt_piece *p, unsigned int n)
+int crypt_ring_submit(struct crypt_ring *r, int fd, const struct crypt_piece *p, unsigned int n)
 {
 	unsigned int queued = 0;
 	int done = 0;
@@ -125,8 +123,8 @@ int crypt_ring_submit(struct crypt_ring *r, const struct crypt_piece *p, unsigne
 
 		if (!sqe)
 			break;
-		io_uring_prep_readv(sqe, 0, p[i].iov, (unsigned int)p[i].iovcnt, p[i].off);
-		sqe->flags |= IOSQE_FIXED_FILE | IOSQE_ASYNC;
+		io_uring_prep_readv(sqe, fd, p[i].iov, (unsigned int)p[i].iovcnt, p[i].off);
+		sqe->flags |= IOSQE_ASYNC;
 		io_uring_sqe_set_data64(sqe, i);
 		queued++;
 	}
