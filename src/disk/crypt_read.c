@@ -375,6 +375,7 @@ static int read_bounce(struct crypt *c, struct aead *a, const struct iovec *iov,
 	ret = crypt_read_blocks(c, a, first, n, bufs[0], bufs[1]);
 	if (!ret)
 		crypt_iov_xfer(iov, iovcnt, done, bufs[1] + skip, k, true);
+	explicit_bzero(bufs[1], n * IMAGE_BLOCK_SIZE); /* plaintext: wiped before reuse */
 	return ret;
 }
 
@@ -424,8 +425,6 @@ int crypt_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64
 	}
 	crypt_ring_put(ring);
 	free(r);
-	if (bufs[1])
-		explicit_bzero(bufs[1], CRYPT_BUF_SIZE);
 	crypt_buf_put(c, bufs[1]);
 	crypt_buf_put(c, bufs[0]);
 	aead_free(a);
