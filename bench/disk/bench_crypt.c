@@ -60,7 +60,6 @@ static void report(const char *name, enum mode mode, struct blockdev *bd, int th
 		printf(" %s_MBps=%.0f", name, measure(mode, bd, threads, seconds));
 }
 
-
 struct job {
 	enum mode mode;
 	struct blockdev *bd;
@@ -101,7 +100,7 @@ static void *run_job(void *arg)
 			/* Guest pages: 4 KiB elements in reverse order, so no two are adjacent. */
 			for (int i = 0; i < niov; i++)
 				iov[i] = (struct iovec){ buf + (size_t)(niov - 1 - i) *
-								   (req / (size_t)niov),
+									 (req / (size_t)niov),
 							 req / (size_t)niov };
 			if (j->mode == SEAL) {
 				for (size_t b = 0; b < req && !j->ret; b += 4096) {
@@ -219,7 +218,8 @@ int main(int argc, char *argv[])
 	if (secret_new(32, &dek) || crypto_random(dek->data, 32))
 		return 1;
 	printf("image: %s, %llu MiB, %.0f s per run, %zu KiB requests%s\n", dir,
-	       (unsigned long long)(size >> 20), seconds, req >> 10, pages ? " in 4 KiB pages" : "");
+	       (unsigned long long)(size >> 20), seconds, req >> 10,
+	       pages ? " in 4 KiB pages" : "");
 	for (int t = exact ? max_threads : 1; t <= max_threads; t *= 2) {
 		/* A fresh image per thread count: the raw writes at the end scramble it. */
 		snprintf(path, sizeof(path), "%s/pocketvm-bench-XXXXXX", dir);
@@ -237,9 +237,11 @@ int main(int argc, char *argv[])
 		blockdev_close(bd);
 		/* Each read path on its own read-only open of the same image. */
 		for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
-			struct crypt_tuning tune = { .read_path = paths[i].path, .piece_blocks = piece };
+			struct crypt_tuning tune = { .read_path = paths[i].path,
+						     .piece_blocks = piece };
 
-			if (secret_dup(dek, &copy) || crypt_open_dek(dup(fd), copy, true, &tune, &bd))
+			if (secret_dup(dek, &copy) ||
+			    crypt_open_dek(dup(fd), copy, true, &tune, &bd))
 				return 1;
 			report(paths[i].name, READ, bd, t, seconds);
 			blockdev_close(bd);

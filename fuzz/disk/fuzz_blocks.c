@@ -69,7 +69,8 @@ static void setup(void)
 	fd = memfd_create("fuzz-image", MFD_CLOEXEC);
 	check(fd >= 0 && secret_new(32, &dek) == 0);
 	memset(dek->data, 0x42, 32);
-	check(image_new_uuid(uuid) == 0 && image_create(fd, NB * BS, uuid, dek, NULL, NULL, 1) == 0);
+	check(image_new_uuid(uuid) == 0 &&
+	      image_create(fd, NB * BS, uuid, dek, NULL, NULL, 1) == 0);
 	bd = open_image(false, &t);
 	check(bd != NULL);
 	for (unsigned int v = 1; v <= 2; v++) {

@@ -16,7 +16,8 @@
 #define SLOT_KNOWN 0x8000u
 #define CRYPT_RINGS 2 /* io_uring rings per image: concurrent readers beyond read directly */
 #define CRYPT_RING_DEPTH 64
-#define CRYPT_PIECE_BLOCKS 32 /* blocks per overlapped read piece: 128 KiB (docs/benchmarks/disk.md) */
+#define CRYPT_PIECE_BLOCKS \
+	32 /* blocks per overlapped read piece: 128 KiB (docs/benchmarks/disk.md) */
 
 /* Stamp layout: ZERO flag, 23-bit epoch, 8-bit gen (docs/image-format.md). */
 #define STAMP_ZERO 0x80000000u

@@ -204,8 +204,8 @@ static int read_piece(struct crypt *c, const struct crypt_piece *p)
 }
 
 /* Opens block b in place at dst, falling back to a fresh copy and both slots. */
-static int open_in_place(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b,
-			 uint8_t *dst, const uint8_t *rec)
+static int open_in_place(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b, uint8_t *dst,
+			 const uint8_t *rec)
 {
 	uint8_t ct[IMAGE_BLOCK_SIZE];
 	struct crypt_slot s;
@@ -266,8 +266,9 @@ static int open_piece(struct crypt *c, struct aead *a, uint32_t *keyed, struct i
 
 	for (uint64_t i = (uint64_t)j * r->per_piece; !ret && i < end; i++) {
 		if (is_cached(cmeta, i))
-			ret = crypt_open_block(c, a, keyed, r->first + i, cbuf + i * IMAGE_BLOCK_SIZE,
-					       r->dst[i], cmeta + i * IMAGE_RECORD_SIZE, NULL);
+			ret = crypt_open_block(c, a, keyed, r->first + i,
+					       cbuf + i * IMAGE_BLOCK_SIZE, r->dst[i],
+					       cmeta + i * IMAGE_RECORD_SIZE, NULL);
 		else
 			ret = open_in_place(c, a, keyed, r->first + i, r->dst[i],
 					    r->meta + i * IMAGE_RECORD_SIZE);
@@ -283,8 +284,7 @@ static int open_piece(struct crypt *c, struct aead *a, uint32_t *keyed, struct i
  * is opened once its read completed. Whatever happens, every piece the
  * kernel took is reaped before this returns.
  */
-static int read_inplace(struct crypt *c, struct aead *a, struct inplace *r,
-			struct crypt_ring *ring)
+static int read_inplace(struct crypt *c, struct aead *a, struct inplace *r, struct crypt_ring *ring)
 {
 	int res[CRYPT_CHUNK_BLOCKS];
 	uint64_t done_mask[CRYPT_CHUNK_BLOCKS / 64] = { 0 };

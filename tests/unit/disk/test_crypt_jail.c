@@ -75,7 +75,8 @@ static void test_backend_inside_loop_allowlist(void **state)
 	secret_free(dek);
 	if (WIFSIGNALED(status))
 		fail_msg("confined backend died of signal %d%s", WTERMSIG(status),
-			 WTERMSIG(status) == SIGSYS ? " (a syscall missing from the allowlist)" : "");
+			 WTERMSIG(status) == SIGSYS ? " (a syscall missing from the allowlist)" :
+						      "");
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 }

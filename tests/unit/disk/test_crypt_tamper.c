@@ -306,7 +306,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_data_bits),	cmocka_unit_test(test_metadata_bits),
 		cmocka_unit_test(test_swapped_blocks),	cmocka_unit_test(test_header_bits),
-		cmocka_unit_test(test_zero_block_slot),	cmocka_unit_test(test_previous_version),
+		cmocka_unit_test(test_zero_block_slot), cmocka_unit_test(test_previous_version),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
