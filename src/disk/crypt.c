@@ -98,7 +98,8 @@ int crypt_open_slot(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b
 	uint32_t epoch = stamp_epoch(s->stamp);
 	int ret;
 
-	if (!s->stamp)
+	/* Epoch 0 is never issued: such a slot is forged, and keyed == 0 means "none". */
+	if (!s->stamp || !epoch)
 		return -EBADMSG;
 	if (*keyed != epoch) {
 		*keyed = 0;

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "crypt_test_util.h"
 #include "crypto/kdf.h"
+#include "disk/crypt_priv.h"
 #include "disk/image.h"
 
 #define NBLOCKS 16u
@@ -219,6 +220,28 @@ static void test_previous_version(void **state)
 	assert_int_equal(read_check(), 0);
 }
 
+/*
+ * The stale slot rewritten to follow the current one with epoch 0 (never
+ * issued): it is tried first, fails as forged, and the real slot still
+ * serves the block (found by fuzz_blocks: it failed with -EINVAL, unkeyed).
+ */
+static void test_epoch_zero_slot(void **state)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	uint8_t rec[IMAGE_RECORD_SIZE];
+	uint32_t cur, forged;
+	int ci;
+
+	assert_int_equal(pread(fd, rec, sizeof(rec), (off_t)(meta_off + 7 * 64)), 64);
+	ci = crypt_record_current(rec);
+	memcpy(&cur, rec + ci * 32 + 28, 4);
+	forged = htole32((le32toh(cur) + 1) & 0xff);
+	assert_int_equal(pwrite(fd, &forged, 4, (off_t)(meta_off + 7 * 64 + (1 - ci) * 32 + 28)),
+			 4);
+	close(fd);
+	assert_int_equal(read_check(), 0);
+}
+
 /* Rewrites a header copy's checksum after a change, as an attacker would. */
 static void rechecksum(int fd, unsigned int copy)
 {
@@ -307,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_data_bits),	cmocka_unit_test(test_metadata_bits),
 		cmocka_unit_test(test_swapped_blocks),	cmocka_unit_test(test_header_bits),
 		cmocka_unit_test(test_zero_block_slot), cmocka_unit_test(test_previous_version),
+		cmocka_unit_test(test_epoch_zero_slot),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
