@@ -13,6 +13,7 @@
  * each request into 4 KiB iovec elements (guest pages, as virtio-blk passes them),
  * -b MIB cycles through MIB of caller buffers instead of reusing one (a guest
  * filling its page cache: destinations not in any CPU cache),
+ * -c N sets the write-back cache to N blocks (default 4096),
  * -p N sets the blocks per overlapped read piece, -o a,b,.. runs only the named
  * measurements (for profiling). bench/disk/run.sh runs it next to `openssl speed`
  * and prints the ratios.
@@ -179,6 +180,7 @@ int main(int argc, char *argv[])
 	} paths[] = { { "read", CRYPT_READ_AUTO },
 		      { "read_sync", CRYPT_READ_SYNC },
 		      { "read_bounce", CRYPT_READ_BOUNCE } };
+	struct crypt_tuning wtune = { 0 };
 	unsigned int piece = 0;
 	int max_threads = 2, opt;
 	bool exact = false;
@@ -190,9 +192,11 @@ int main(int argc, char *argv[])
 	struct blockdev *bd, *raw;
 	int fd;
 
-	while ((opt = getopt(argc, argv, "t:s:m:d:q:p:o:b:gx")) != -1) {
+	while ((opt = getopt(argc, argv, "t:s:m:d:q:p:o:b:c:gx")) != -1) {
 		if (opt == 'b')
 			pool = strtoull(optarg, NULL, 10) << 20;
+		else if (opt == 'c')
+			wtune.cache_blocks = strtoull(optarg, NULL, 10);
 		else if (opt == 'o')
 			only = optarg;
 		else if (opt == 'x')
@@ -226,7 +230,7 @@ int main(int argc, char *argv[])
 		fd = mkstemp(path);
 		if (fd < 0 || image_new_uuid(uuid) ||
 		    image_create(fd, size, uuid, dek, NULL, NULL, 2) || secret_dup(dek, &copy) ||
-		    crypt_open_dek(dup(fd), copy, false, NULL, &bd))
+		    crypt_open_dek(dup(fd), copy, false, &wtune, &bd))
 			return 1;
 		/* Untimed: fill the sparse new image, so no run pays for allocation. */
 		if (warm_up(bd))
