@@ -371,6 +371,14 @@ int sandbox_seccomp_load(const struct sandbox_rules *r)
 		if (ret)
 			goto out;
 	}
+	if (r->threads) {
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				       SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+		if (!ret)
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+		if (ret)
+			goto out;
+	}
 	/* Set by sandbox_lockdown(): no prctl() here that a filter would have to allow. */
 	if (atomic_load(&no_new_privs_set)) {
 		ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);

@@ -75,6 +75,12 @@ struct sandbox_rules {
 	const int *prctls; /* likewise for prctl: the options allowed */
 	size_t nr_prctls;
 	bool all_threads; /* every thread of the process (TSYNC), not only the caller */
+	/*
+	 * May start threads, and nothing else: clone only with CLONE_THREAD;
+	 * clone3, whose flags a filter cannot read, fails with ENOSYS, and libc
+	 * then falls back to clone. "clone" and "clone3" stay out of `names`.
+	 */
+	bool threads;
 };
 
 int sandbox_seccomp_load(const struct sandbox_rules *r) __must_check;

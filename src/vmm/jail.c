@@ -145,8 +145,8 @@ static int seccomp_all_threads(void)
 	 * What the main thread does between the jail and its own list (start
 	 * the vCPUs), and what each thread needs to narrow its list (seccomp).
 	 */
-	static const char *const start[] = { "rt_sigaction", "clone",	"clone3", "set_robust_list",
-					     "rseq",	     "seccomp", "prctl" };
+	static const char *const start[] = { "rt_sigaction", "set_robust_list", "rseq", "seccomp",
+					     "prctl" };
 	static const int prctls[] = { PR_SET_NAME }; /* a vCPU thread names itself */
 	const char
 		*names[ARRAY_SIZE(start) + ARRAY_SIZE(vcpu_syscalls) + ARRAY_SIZE(loop_syscalls)];
@@ -159,6 +159,7 @@ static int seccomp_all_threads(void)
 		.prctls = prctls,
 		.nr_prctls = ARRAY_SIZE(prctls),
 		.all_threads = true,
+		.threads = true, /* vCPU threads; never a process */
 	};
 
 	memcpy(names, start, sizeof(start));

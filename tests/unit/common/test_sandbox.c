@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,12 +55,32 @@ static const char *const child_allowlist[] = {
 	"sched_yield",
 	"rt_sigprocmask",
 	"sigaltstack",
+	/* a new thread registers itself; clone comes from `threads` */
+	"set_robust_list",
+	"rseq",
+	"rt_sigaction", /* glibc, at the first thread */
+	"gettid", /* the sanitizers, for a new thread */
+	"sched_getaffinity",
 };
 
 static void child_report(const char *msg)
 {
 	if (write(1, msg, strlen(msg)) < 0)
 		_exit(3);
+}
+
+static void *idle_thread(void *arg)
+{
+	return arg;
+}
+
+/* clone3 with flags the kernel would refuse (EINVAL): only the filter says ENOSYS. */
+static void try_clone3(void)
+{
+	uint64_t args[11] = { CLONE_THREAD }; /* struct clone_args: flags first */
+	long r = syscall(SYS_clone3, args, sizeof(args));
+
+	child_report(r == -1 && errno == ENOSYS ? "clone3-enosys\n" : "clone3-not-filtered\n");
 }
 
 /* The jailed side: lock down, report, then obey one command. */
@@ -71,10 +92,12 @@ static int child_main(void)
 		.nr_names = sizeof(child_allowlist) / sizeof(child_allowlist[0]),
 		.ioctls = ioctls,
 		.nr_ioctls = 1,
+		.threads = true,
 	};
 	struct sandbox_lockdown l = { .uid = NOBODY, .gid = NOBODY, .hostname = "jail" };
-	char cmd[16] = { 0 };
+	char cmd[16];
 	int avail;
+	pthread_t t;
 
 	/* Only fds 0-2 were handed over; the parent's leaked fd must be gone. */
 	if (fcntl(LEAKED_FD, F_GETFD) != -1 || errno != EBADF)
@@ -84,20 +107,33 @@ static int child_main(void)
 	if (sandbox_lockdown(&l) || sandbox_seccomp_load(&rules))
 		_exit(2);
 	child_report("ready\n");
-	if (read(0, cmd, sizeof(cmd) - 1) <= 0)
-		_exit(4);
-	if (strncmp(cmd, "ioctl-ok", 8) == 0) {
-		/* An allowed ioctl request still works under the filter. */
-		if (ioctl(0, FIONREAD, &avail) < 0)
-			_exit(5);
-		child_report("ioctl-done\n");
-		if (read(0, cmd, sizeof(cmd) - 1) <= 0)
+	for (;;) {
+		ssize_t n = read(0, cmd, sizeof(cmd) - 1);
+
+		if (n <= 0)
 			_exit(4);
+		cmd[n] = '\0';
+		if (strcmp(cmd, "ioctl-ok") == 0) {
+			/* An allowed ioctl request still works under the filter. */
+			if (ioctl(0, FIONREAD, &avail) < 0)
+				_exit(5);
+			child_report("ioctl-done\n");
+		} else if (strcmp(cmd, "thread") == 0) {
+			if (pthread_create(&t, NULL, idle_thread, NULL) || pthread_join(t, NULL))
+				_exit(6);
+			child_report("thread-done\n");
+		} else if (strcmp(cmd, "clone3") == 0) {
+			try_clone3();
+		} else {
+			break;
+		}
 	}
-	if (strncmp(cmd, "getppid", 7) == 0)
+	if (strcmp(cmd, "getppid") == 0)
 		syscall(SYS_getppid); /* not in the allowlist: SIGSYS */
-	if (strncmp(cmd, "ioctl-bad", 9) == 0)
+	if (strcmp(cmd, "ioctl-bad") == 0)
 		ioctl(0, TIOCGWINSZ, &avail); /* a request not allowed */
+	if (strcmp(cmd, "fork") == 0)
+		syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); /* a process, not a thread: SIGSYS */
 	_exit(0);
 }
 
@@ -149,6 +185,16 @@ static int finish(struct jailed *j, const char *cmd)
 	close(j->to_child);
 	close(j->from_child);
 	return status;
+}
+
+/* Sends a command the child answers, and checks the answer. */
+static void ask(struct jailed *j, const char *cmd, const char *want)
+{
+	char got[64] = { 0 };
+
+	assert_true(write(j->to_child, cmd, strlen(cmd)) == (ssize_t)strlen(cmd));
+	assert_true(read(j->from_child, got, sizeof(got) - 1) > 0);
+	assert_string_equal(got, want);
 }
 
 static void status_field(pid_t pid, const char *field, char *out, size_t cap)
@@ -218,10 +264,7 @@ static void test_jailed_process_seen_from_outside(void **state)
 	closedir(root);
 	assert_int_equal(entries, 0);
 	/* It still works within its allowlist, then exits cleanly. */
-	assert_true(write(j.to_child, "ioctl-ok", 8) == 8);
-	char done[32] = { 0 };
-	assert_true(read(j.from_child, done, sizeof(done) - 1) > 0);
-	assert_string_equal(done, "ioctl-done\n");
+	ask(&j, "ioctl-ok", "ioctl-done\n");
 	int status = finish(&j, "exit");
 	if (!WIFEXITED(status))
 		fail_msg("jailed child did not exit cleanly: signal %d", WTERMSIG(status));
@@ -236,6 +279,22 @@ static void test_syscall_outside_allowlist_kills(void **state)
 	skip_unless_root();
 	spawn_jailed(&j);
 	status = finish(&j, "getppid");
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+}
+
+/* What a jailed VMM's main thread does to start its vCPUs still works; a fork does not. */
+static void test_threads_but_no_process(void **state)
+{
+	struct jailed j;
+	int status;
+
+	skip_unless_root();
+	spawn_jailed(&j);
+	ask(&j, "thread", "thread-done\n");
+	ask(&j, "clone3", "clone3-enosys\n");
+	ask(&j, "thread", "thread-done\n");
+	status = finish(&j, "fork");
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGSYS);
 }
@@ -409,6 +468,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_jailed_process_seen_from_outside),
 		cmocka_unit_test(test_syscall_outside_allowlist_kills),
 		cmocka_unit_test(test_ioctl_request_outside_allowlist_kills),
+		cmocka_unit_test(test_threads_but_no_process),
 		cmocka_unit_test(test_launcher_death_kills_jailed_child),
 		cmocka_unit_test(test_lockdown_on_unpivotable_root),
 		cmocka_unit_test(test_unknown_syscall_name_refused),
