@@ -91,14 +91,15 @@ static void block_aad(const struct crypt *c, uint64_t b, uint32_t stamp, uint8_t
 	memcpy(aad + IMAGE_UUID_LEN + 8, &st, 4);
 }
 
-static int open_with_slot(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b,
-			  const uint8_t *ct, uint8_t *out, const struct crypt_slot *s)
+int crypt_open_slot(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b, const uint8_t *ct,
+		    uint8_t *out, const struct crypt_slot *s)
 {
 	uint8_t aad[AAD_LEN];
 	uint32_t epoch = stamp_epoch(s->stamp);
 	int ret;
 
-	if (!s->stamp)
+	/* Epoch 0 is never issued: such a slot is forged, and keyed == 0 means "none". */
+	if (!s->stamp || !epoch)
 		return -EBADMSG;
 	if (*keyed != epoch) {
 		*keyed = 0;
@@ -126,195 +127,14 @@ int crypt_open_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t 
 	int ret;
 
 	crypt_slot_get(rec, cur, &s);
-	ret = open_with_slot(c, a, keyed, b, ct, out, &s);
+	ret = crypt_open_slot(c, a, keyed, b, ct, out, &s);
 	if (ret == -EBADMSG) {
 		cur = 1 - cur;
 		crypt_slot_get(rec, cur, &s);
-		ret = open_with_slot(c, a, keyed, b, ct, out, &s);
+		ret = crypt_open_slot(c, a, keyed, b, ct, out, &s);
 	}
 	if (ret == 0 && slot_used)
 		*slot_used = cur;
-	return ret;
-}
-
-/* Copies n bytes between a flat buffer and an iovec array at byte skip. */
-static void iov_xfer(const struct iovec *iov, int iovcnt, size_t skip, uint8_t *flat, size_t n,
-		     bool to_iov)
-{
-	for (int i = 0; i < iovcnt && n; i++) {
-		size_t len = iov[i].iov_len;
-
-		if (skip >= len) {
-			skip -= len;
-			continue;
-		}
-		size_t k = MIN(len - skip, n);
-		uint8_t *p = (uint8_t *)iov[i].iov_base + skip;
-
-		if (to_iov)
-			memcpy(p, flat, k);
-		else
-			memcpy(flat, p, k);
-		flat += k;
-		n -= k;
-		skip = 0;
-	}
-}
-
-/* The n bytes at byte pos of an iovec array, if one element holds them all. */
-static const uint8_t *iov_flat(const struct iovec *iov, int iovcnt, size_t pos, size_t n)
-{
-	for (int i = 0; i < iovcnt; i++) {
-		if (pos < iov[i].iov_len)
-			return iov[i].iov_len - pos >= n ? (const uint8_t *)iov[i].iov_base + pos :
-							   NULL;
-		pos -= iov[i].iov_len;
-	}
-	return NULL;
-}
-
-static size_t iov_total(const struct iovec *iov, int iovcnt)
-{
-	size_t total = 0;
-
-	for (int i = 0; i < iovcnt; i++)
-		total += iov[i].iov_len;
-	return total;
-}
-
-/*
- * Reads blocks [first, first + n) and opens them into out (plaintext);
- * ct is scratch for the ciphertext (n blocks). Cached blocks are looked up
- * before the image is read: a block absent from the cache then cannot be
- * rewritten under us (callers never overlap).
- */
-static int read_blocks(struct crypt *c, struct aead *a, uint64_t first, uint64_t n, uint8_t *ct,
-		       uint8_t *out)
-{
-	uint8_t meta_local[8 * IMAGE_RECORD_SIZE];
-	uint8_t *meta = n <= 8 ? meta_local : malloc(n * IMAGE_RECORD_SIZE);
-	uint8_t *cbuf = NULL, *cmeta = NULL;
-	uint32_t keyed = 0;
-	int ret = -ENOMEM;
-
-	if (!meta)
-		return -ENOMEM;
-	if (atomic_load(&c->cached)) {
-		cbuf = malloc(n * IMAGE_BLOCK_SIZE);
-		cmeta = calloc(n, IMAGE_RECORD_SIZE);
-		if (!cbuf || !cmeta)
-			goto out;
-		for (uint64_t i = 0; i < n; i++) {
-			struct crypt_slot s;
-
-			if (!crypt_cache_lookup(c, first + i, cbuf + i * IMAGE_BLOCK_SIZE, &s))
-				continue;
-			/* A one-slot record: the cached copy is the only candidate. */
-			crypt_slot_put(cmeta + i * IMAGE_RECORD_SIZE, &s);
-		}
-	}
-	ret = c->io.pread(c->io.ctx, ct, n * IMAGE_BLOCK_SIZE,
-			  c->hdr.data_offset + first * IMAGE_BLOCK_SIZE);
-	if (!ret)
-		ret = c->io.pread(c->io.ctx, meta, n * IMAGE_RECORD_SIZE,
-				  c->hdr.meta_offset + first * IMAGE_RECORD_SIZE);
-	for (uint64_t i = 0; !ret && i < n; i++) {
-		const uint8_t *blk = ct + i * IMAGE_BLOCK_SIZE;
-		const uint8_t *rec = meta + i * IMAGE_RECORD_SIZE;
-
-		/* Only cached records have a non-zero stamp in cmeta. */
-		if (cmeta && memcmp(cmeta + i * IMAGE_RECORD_SIZE + 28, "\0\0\0\0", 4)) {
-			blk = cbuf + i * IMAGE_BLOCK_SIZE;
-			rec = cmeta + i * IMAGE_RECORD_SIZE;
-		}
-		ret = crypt_open_block(c, a, &keyed, first + i, blk, out + i * IMAGE_BLOCK_SIZE,
-				       rec, NULL);
-		if (ret == -EBADMSG)
-			log_error("crypt: block %llu failed authentication",
-				  (unsigned long long)(first + i));
-	}
-out:
-	free(cmeta);
-	free(cbuf);
-	if (meta != meta_local)
-		free(meta);
-	return ret;
-}
-
-#define CHUNK_BLOCKS (CRYPT_BUF_SIZE / IMAGE_BLOCK_SIZE)
-
-void *crypt_buf_get(struct crypt *c)
-{
-	void *buf = NULL;
-
-	pthread_mutex_lock(&c->pool_lock);
-	if (c->npool)
-		buf = c->pool[--c->npool];
-	pthread_mutex_unlock(&c->pool_lock);
-	return buf ? buf : malloc(CRYPT_BUF_SIZE);
-}
-
-void crypt_buf_put(struct crypt *c, void *buf)
-{
-	if (!buf)
-		return;
-	pthread_mutex_lock(&c->pool_lock);
-	if (c->npool < ARRAY_SIZE(c->pool)) {
-		c->pool[c->npool++] = buf;
-		buf = NULL;
-	}
-	pthread_mutex_unlock(&c->pool_lock);
-	free(buf);
-}
-
-static int crypt_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t off)
-{
-	struct crypt *c = to_crypt(bd);
-	size_t len = iov_total(iov, iovcnt), done = 0;
-	size_t nbuf = CRYPT_BUF_SIZE;
-	uint8_t *ct = NULL, *pt = NULL;
-	struct aead *a = NULL;
-	bool used_pt = false;
-	int ret;
-
-	ret = blockdev_check_range(bd, off, len, false);
-	if (ret || len == 0)
-		return ret;
-	ret = atomic_load(&c->failed);
-	if (ret)
-		return ret;
-	a = aead_new();
-	ct = crypt_buf_get(c);
-	pt = crypt_buf_get(c);
-	if (!a || !ct || !pt) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	while (!ret && done < len) {
-		uint64_t pos = off + done;
-		uint64_t first = pos / IMAGE_BLOCK_SIZE;
-		size_t skip = pos % IMAGE_BLOCK_SIZE;
-		uint64_t n = MIN((uint64_t)nbuf / IMAGE_BLOCK_SIZE,
-				 (skip + (len - done) + IMAGE_BLOCK_SIZE - 1) / IMAGE_BLOCK_SIZE);
-		size_t k = MIN(len - done, n * IMAGE_BLOCK_SIZE - skip);
-
-		/* Whole blocks into one flat buffer: open straight into it. */
-		if (iovcnt == 1 && skip == 0 && k == n * IMAGE_BLOCK_SIZE) {
-			ret = read_blocks(c, a, first, n, ct, (uint8_t *)iov[0].iov_base + done);
-		} else {
-			used_pt = true;
-			ret = read_blocks(c, a, first, n, ct, pt);
-			if (!ret)
-				iov_xfer(iov, iovcnt, done, pt + skip, k, true);
-		}
-		done += k;
-	}
-out:
-	if (pt && used_pt)
-		explicit_bzero(pt, nbuf);
-	crypt_buf_put(c, pt);
-	crypt_buf_put(c, ct);
-	aead_free(a);
 	return ret;
 }
 
@@ -420,39 +240,38 @@ static int write_block(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_
 		       struct nonce_pool *pool)
 {
 	pthread_mutex_t *stripe = &c->stripes[b % CRYPT_STRIPES];
-	struct crypt_entry *e = malloc(sizeof(*e) + IMAGE_BLOCK_SIZE);
+	struct crypt_entry *e = crypt_entry_new(c, true);
 	int ret = 0;
 
 	if (!e)
 		return -ENOMEM;
 	e->block = b;
-	e->next = NULL;
 	pthread_mutex_lock(stripe);
 	if (k != IMAGE_BLOCK_SIZE) {
 		struct aead *ra = aead_new();
 
 		/* Read-modify-write: the rest of the block keeps its contents. */
-		ret = ra ? read_blocks(c, ra, b, 1, e->ct, pt) : -ENOMEM;
+		ret = ra ? crypt_read_blocks(c, ra, b, 1, e->ct, pt) : -ENOMEM;
 		aead_free(ra);
 	}
-	const uint8_t *src = k == IMAGE_BLOCK_SIZE ? iov_flat(iov, iovcnt, pos, k) : NULL;
+	const uint8_t *src = k == IMAGE_BLOCK_SIZE ? crypt_iov_flat(iov, iovcnt, pos, k) : NULL;
 
 	if (!ret && !src) {
-		iov_xfer(iov, iovcnt, pos, pt + skip, k, false);
+		crypt_iov_xfer(iov, iovcnt, pos, pt + skip, k, false);
 		src = pt;
 	}
 	if (!ret)
 		ret = seal_insert(c, a, keyed, e, src, pool);
 	pthread_mutex_unlock(stripe);
 	if (ret)
-		free(e);
+		crypt_entry_free(c, e);
 	return ret;
 }
 
 static int crypt_writev(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t off)
 {
 	struct crypt *c = to_crypt(bd);
-	size_t len = iov_total(iov, iovcnt), done = 0;
+	size_t len = crypt_iov_total(iov, iovcnt), done = 0;
 	uint8_t pt[IMAGE_BLOCK_SIZE];
 	struct nonce_pool pool = { .left = 0 };
 	struct aead *a;
@@ -514,19 +333,19 @@ static int crypt_discard(struct blockdev *bd, uint64_t off, uint64_t len)
 		if (k != IMAGE_BLOCK_SIZE) {
 			ret = write_block(c, a, &keyed, b, skip, k, &z, 1, 0, pt, &pool);
 		} else {
-			struct crypt_entry *e = malloc(sizeof(*e));
+			struct crypt_entry *e = crypt_entry_new(c, false);
 			pthread_mutex_t *stripe = &c->stripes[b % CRYPT_STRIPES];
 
 			if (!e) {
 				ret = -ENOMEM;
 				break;
 			}
-			*e = (struct crypt_entry){ .block = b };
+			e->block = b;
 			pthread_mutex_lock(stripe);
 			ret = seal_insert(c, a, &keyed, e, NULL, &pool);
 			pthread_mutex_unlock(stripe);
 			if (ret)
-				free(e);
+				crypt_entry_free(c, e);
 		}
 		pos += k;
 		if (!ret)
@@ -549,8 +368,10 @@ static void crypt_release(struct crypt *c)
 	crypt_bg_stop(c);
 	pthread_mutex_destroy(&c->bg_lock);
 	pthread_cond_destroy(&c->bg_cond);
-	crypt_map_clear(&c->active);
-	crypt_map_clear(&c->flushing);
+	crypt_map_clear(c, &c->active);
+	crypt_map_clear(c, &c->flushing);
+	crypt_entries_release(c);
+	pthread_mutex_destroy(&c->free_lock);
 	free(c->slot_state);
 	for (unsigned int i = 0; i < c->npool; i++)
 		free(c->pool[i]);
@@ -566,6 +387,7 @@ static void crypt_release(struct crypt *c)
 	pthread_mutex_destroy(&c->ckpt_lock);
 	for (int i = 0; i < CRYPT_STRIPES; i++)
 		pthread_mutex_destroy(&c->stripes[i]);
+	crypt_rings_free(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
@@ -617,6 +439,7 @@ static struct crypt *crypt_alloc(void)
 	pthread_mutex_init(&c->map_lock, NULL);
 	pthread_mutex_init(&c->ckpt_lock, NULL);
 	pthread_mutex_init(&c->pool_lock, NULL);
+	pthread_mutex_init(&c->free_lock, NULL);
 	pthread_mutex_init(&c->bg_lock, NULL);
 	pthread_cond_init(&c->bg_cond, NULL);
 	for (int i = 0; i < CRYPT_STRIPES; i++)
@@ -667,6 +490,13 @@ static int crypt_setup(struct crypt *c, struct secret *dek, bool read_only,
 	atomic_store(&c->epoch, c->hdr.epoch);
 	c->cache_blocks = t && t->cache_blocks ? t->cache_blocks : CRYPT_DEFAULT_CACHE_BLOCKS;
 	c->epoch_budget = t && t->epoch_budget ? t->epoch_budget : CRYPT_DEFAULT_EPOCH_BUDGET;
+	c->read_path = t ? t->read_path : CRYPT_READ_AUTO;
+	c->piece_blocks = t && t->piece_blocks ? MIN(t->piece_blocks, CRYPT_CHUNK_BLOCKS) :
+						 CRYPT_PIECE_BLOCKS;
+	/* Made now: in the VMM this runs before the jail, which forbids io_uring_setup. */
+	if (c->fd >= 0 && c->read_path == CRYPT_READ_AUTO)
+		crypt_rings_init(c);
+	c->info.async_reads = c->rings[0] != NULL;
 	if (!read_only) {
 		ret = crypt_begin_session(c);
 		if (ret)

@@ -16,11 +16,22 @@
 #include "disk/blockdev.h"
 #include "disk/image.h"
 
-/* Knobs the tests turn; zero fields take the defaults. */
+/* How whole-block reads reach the caller (docs/benchmarks/disk.md compares them). */
+enum crypt_read_path {
+	/* Ciphertext read into the caller's buffer and opened in place, the next
+	 * piece read by an io_uring worker meanwhile (synchronous without io_uring). */
+	CRYPT_READ_AUTO,
+	CRYPT_READ_SYNC, /* in place, one synchronous read per chunk */
+	CRYPT_READ_BOUNCE, /* through a scratch buffer (the path before in-place reads) */
+};
+
+/* Knobs the tests and benchmarks turn; zero fields take the defaults. */
 struct crypt_tuning {
 	size_t cache_blocks; /* write-back cache size; default 4096 (16 MiB) */
 	uint64_t epoch_budget; /* encryptions per epoch; default 2^30 */
 	bool sync_checkpoints; /* no background flusher: checkpoints only in callers */
+	enum crypt_read_path read_path;
+	unsigned int piece_blocks; /* blocks per overlapped read; default CRYPT_PIECE_BLOCKS */
 };
 
 /* Image statistics a caller may print (never secrets). */
@@ -29,6 +40,7 @@ struct crypt_info {
 	uint32_t epoch; /* epoch this session writes with */
 	bool recovered; /* the image was DIRTY and recovery ran */
 	uint64_t recovered_slots; /* slots cleared by that recovery */
+	bool async_reads; /* large reads overlap I/O and crypto through io_uring */
 };
 
 /*

@@ -23,7 +23,53 @@ int crypt_map_init(struct crypt_map *m)
 	return 0;
 }
 
-void crypt_map_clear(struct crypt_map *m)
+struct crypt_entry *crypt_entry_new(struct crypt *c, bool data)
+{
+	struct crypt_entry *e = NULL;
+
+	if (data) {
+		pthread_mutex_lock(&c->free_lock);
+		e = c->free_entries;
+		if (e) {
+			c->free_entries = e->next;
+			c->nfree--;
+		}
+		pthread_mutex_unlock(&c->free_lock);
+	}
+	if (!e)
+		e = malloc(sizeof(*e) + (data ? IMAGE_BLOCK_SIZE : 0));
+	if (e)
+		*e = (struct crypt_entry){ .data = data };
+	return e;
+}
+
+void crypt_entry_free(struct crypt *c, struct crypt_entry *e)
+{
+	if (e && e->data) {
+		pthread_mutex_lock(&c->free_lock);
+		if (c->nfree < c->cache_blocks / 2) {
+			e->next = c->free_entries;
+			c->free_entries = e;
+			c->nfree++;
+			e = NULL;
+		}
+		pthread_mutex_unlock(&c->free_lock);
+	}
+	free(e);
+}
+
+void crypt_entries_release(struct crypt *c)
+{
+	while (c->free_entries) {
+		struct crypt_entry *e = c->free_entries;
+
+		c->free_entries = e->next;
+		free(e);
+	}
+	c->nfree = 0;
+}
+
+void crypt_map_clear(struct crypt *c, struct crypt_map *m)
 {
 	for (size_t i = 0; m->buckets && i < m->nbuckets; i++) {
 		struct crypt_entry *e = m->buckets[i];
@@ -31,7 +77,7 @@ void crypt_map_clear(struct crypt_map *m)
 		while (e) {
 			struct crypt_entry *next = e->next;
 
-			free(e);
+			crypt_entry_free(c, e);
 			e = next;
 		}
 		m->buckets[i] = NULL;
@@ -127,7 +173,7 @@ bool crypt_cache_insert(struct crypt *c, struct crypt_entry *e, uint64_t swaps)
 	if (old) {
 		e->next = old->next;
 		*pp = e;
-		free(old);
+		crypt_entry_free(c, old);
 	} else {
 		e->next = c->active.buckets[e->block % c->active.nbuckets];
 		c->active.buckets[e->block % c->active.nbuckets] = e;

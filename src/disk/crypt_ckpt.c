@@ -195,7 +195,7 @@ int crypt_checkpoint(struct crypt *c)
 		c->slot_state[arr[i]->block] =
 			(uint16_t)(SLOT_KNOWN | (unsigned int)targets[i] << 8 |
 				   (arr[i]->slot.stamp & 0xff));
-	crypt_map_clear(&c->flushing);
+	crypt_map_clear(c, &c->flushing);
 	atomic_fetch_sub(&c->cached, n);
 	pthread_mutex_unlock(&c->map_lock);
 unlock:

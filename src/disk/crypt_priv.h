@@ -14,6 +14,10 @@
 #define CRYPT_DEFAULT_CACHE_BLOCKS 4096
 #define CRYPT_DEFAULT_EPOCH_BUDGET (1ull << 30)
 #define SLOT_KNOWN 0x8000u
+#define CRYPT_RINGS 2 /* io_uring rings per image: concurrent readers beyond read directly */
+#define CRYPT_RING_DEPTH 64
+#define CRYPT_PIECE_BLOCKS \
+	32 /* blocks per overlapped read piece: 128 KiB (docs/benchmarks/disk.md) */
 
 /* Stamp layout: ZERO flag, 23-bit epoch, 8-bit gen (docs/image-format.md). */
 #define STAMP_ZERO 0x80000000u
@@ -33,6 +37,7 @@ struct crypt_slot {
 /* A sealed block waiting in the write-back cache for a checkpoint. */
 struct crypt_entry {
 	struct crypt_entry *next;
+	bool data; /* has ct[] (from crypt_entry_new(c, true)) */
 	uint64_t block;
 	struct crypt_slot slot; /* the slot the checkpoint will write */
 	uint8_t ct[]; /* IMAGE_BLOCK_SIZE bytes; absent for a zero block */
@@ -91,6 +96,20 @@ struct crypt {
 	bool bg_kick, bg_stop;
 	_Atomic bool bg_kicked;
 
+	/* Reads: io_uring rings (crypt_uring.c), NULL where unavailable; tuning. */
+	struct crypt_ring *rings[CRYPT_RINGS];
+	enum crypt_read_path read_path;
+	unsigned int piece_blocks;
+
+	/*
+	 * Data entries kept for reuse (at most cache_blocks / 2): fresh heap
+	 * pages cost a page fault each, and glibc returns freed ones to the
+	 * kernel after every checkpoint.
+	 */
+	pthread_mutex_t free_lock;
+	struct crypt_entry *free_entries;
+	size_t nfree;
+
 	/* Request buffers kept for reuse: large mallocs would mmap each time. */
 	pthread_mutex_t pool_lock;
 	void *pool[8];
@@ -110,8 +129,55 @@ void crypt_slot_put(uint8_t *dst, const struct crypt_slot *s);
 /* Which slot of a 64-byte record is current (docs/image-format.md). */
 int crypt_record_current(const uint8_t *rec);
 
+/* Blocks per request chunk: the unit of metadata reads and of the read pipeline. */
+#define CRYPT_CHUNK_BLOCKS (CRYPT_BUF_SIZE / IMAGE_BLOCK_SIZE)
+
+/* iovec helpers (crypt_read.c). */
+size_t crypt_iov_total(const struct iovec *iov, int iovcnt);
+/* Copies n bytes between a flat buffer and an iovec array at byte skip. */
+void crypt_iov_xfer(const struct iovec *iov, int iovcnt, size_t skip, uint8_t *flat, size_t n,
+		    bool to_iov);
+/* The n bytes at byte pos of an iovec array, if one element holds them all. */
+const uint8_t *crypt_iov_flat(const struct iovec *iov, int iovcnt, size_t pos, size_t n);
+
+/* The blockdev readv op (crypt_read.c). */
+int crypt_readv(struct blockdev *bd, const struct iovec *iov, int iovcnt, uint64_t off);
+/*
+ * Reads blocks [first, first + n) through the scratch buffer ct and opens
+ * them into out (the read-modify-write of a partial block).
+ */
+int crypt_read_blocks(struct crypt *c, struct aead *a, uint64_t first, uint64_t n, uint8_t *ct,
+		      uint8_t *out) __must_check;
+
+/* One piece of an overlapped read: iovcnt buffers filled from file offset off. */
+struct crypt_piece {
+	struct iovec *iov;
+	int iovcnt;
+	uint64_t off;
+	size_t len;
+};
+
+struct crypt_ring;
+/* Makes the rings for c->fd, or none (reads then stay synchronous). */
+void crypt_rings_init(struct crypt *c);
+void crypt_rings_free(struct crypt *c);
+/* A free ring, locked for the caller, or NULL when all are busy or absent. */
+struct crypt_ring *crypt_ring_get(struct crypt *c);
+void crypt_ring_put(struct crypt_ring *r);
+/*
+ * Queues reads of p[0..n) from fd (completions carry the index) for an io-wq
+ * worker; returns how many the kernel took, in order: read the rest directly.
+ */
+int crypt_ring_submit(struct crypt_ring *r, int fd, const struct crypt_piece *p, unsigned int n);
+/* Waits for one completion: its index and result (bytes or -errno). */
+void crypt_ring_reap(struct crypt_ring *r, unsigned int *index, int *res);
+
 /* Keys an aead context for epoch (derived and cached in secret memory). */
 int crypt_key_for(struct crypt *c, struct aead *a, uint32_t epoch) __must_check;
+
+/* Opens block b's ciphertext ct (may be out) with one slot: 0 or -EBADMSG (out wiped). */
+int crypt_open_slot(struct crypt *c, struct aead *a, uint32_t *keyed, uint64_t b, const uint8_t *ct,
+		    uint8_t *out, const struct crypt_slot *s) __must_check;
 
 /*
  * Opens block b's ciphertext ct into out with the record's slots, current
@@ -124,7 +190,13 @@ int crypt_open_block(struct crypt *c, struct aead *a, uint32_t *cur_epoch, uint6
 
 /* Write-back cache (crypt_cache.c). */
 int crypt_map_init(struct crypt_map *m) __must_check;
-void crypt_map_clear(struct crypt_map *m);
+/* Empties m, its entries back to c's free list (or freed). */
+void crypt_map_clear(struct crypt *c, struct crypt_map *m);
+/* A new entry, with room for a ciphertext when data; NULL when out of memory. */
+struct crypt_entry *crypt_entry_new(struct crypt *c, bool data);
+void crypt_entry_free(struct crypt *c, struct crypt_entry *e);
+/* Frees the free list (close). */
+void crypt_entries_release(struct crypt *c);
 /* Copies a cached block out under map_lock; true when it was cached. */
 bool crypt_cache_lookup(struct crypt *c, uint64_t b, uint8_t *ct, struct crypt_slot *slot);
 /*

@@ -90,6 +90,7 @@ static const char *const loop_syscalls[] = {
 	"pwritev",
 	"pread64", /* the encrypted-disk backend's blocks and metadata records */
 	"pwrite64",
+	"io_uring_enter", /* the encrypted disk's overlapped reads, on rings restricted at open */
 	"sysinfo", /* glibc's qsort() sizing its buffer (the checkpoint sorts records) */
 	"fdatasync",
 	"fsync",
