@@ -19,6 +19,54 @@ fi
 insmod /pocketvm/tun.ko 2>/dev/null
 cmdline="console=ttyS0 quiet name=bench role=bench mib=${BENCH_MIB:-64}"
 
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+mount -t tracefs none /sys/kernel/tracing 2>/dev/null
+
+# Helpers, also for the shell inside each network namespace.
+cat > /tmp/bench-lib.sh <<'LIB'
+# The counters of the stream phase, as "key value" lines in $1: KVM's
+# (debugfs, all VMs: one runs at a time), the VMM's threads (CPU ticks,
+# context switches) and read/write syscalls, the tap's and the phone's CPUs.
+snap() {
+	pid=$(for p in $(pidof pocketvm-vmm qemu-system-x86_64); do
+		echo "$(ls /proc/$p/task | wc -l) $p"; done | sort -n | tail -n1 | cut -d' ' -f2)
+	{
+		for k in exits io_exits mmio_exits halt_exits halt_wakeup irq_injections \
+			irq_exits signal_exits request_irq_exits irq_window_exits \
+			halt_successful_poll halt_attempted_poll; do
+			[ -r /sys/kernel/debug/kvm/$k ] && echo "kvm.$k $(cat /sys/kernel/debug/kvm/$k)"
+		done
+		for k in rx_packets tx_packets rx_dropped tx_dropped; do
+			echo "tap.$k $(cat /sys/class/net/tap0/statistics/$k)"
+		done
+		awk '/^cpu / {print "phone.user", $2 + $3; print "phone.sys", $4;
+			print "phone.idle", $5; print "phone.irq+softirq", $7 + $8}' /proc/stat
+		[ -n "$pid" ] || return 0
+		awk '/^sysc[rw]/ {sub(":", "", $1); print "vmm." $1, $2}' /proc/$pid/io
+		for t in /proc/$pid/task/*; do
+			k=thread.$(tr ' /' '__' < $t/comm).${t##*/}
+			sed 's/.*) //' $t/stat | awk -v k=$k '{print k ".ticks", $12 + $13}'
+			awk -v k=$k '/ctxt_switches/ {sub("_ctxt_switches:", "", $1); print k "." $1, $2}' \
+				$t/status
+		done
+	} > "$1"
+}
+
+# Prints what changed between two snaps, in total and per MiB sent.
+delta() {
+	awk -v l="$3" -v mib="${BENCH_MIB:-64}" 'NR == FNR {a[$1] = $2; next}
+		($1 in a) && $2 != a[$1] {printf "BENCH: %s stream %s %d (%.1f/MiB)\n",
+			l, $1, $2 - a[$1], ($2 - a[$1]) / mib}' "$1" "$2"
+}
+
+# Waits until the VMM's log ($1) has a line matching $2.
+wait_for() {
+	for i in $(seq 6000); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+	return 1
+}
+LIB
+. /tmp/bench-lib.sh
+
 # One run in a fresh network namespace: $1 = label, the rest = the VMM command.
 run_in_ns() {
 	label=$1
@@ -30,18 +78,44 @@ for i in \$(seq 900); do ip link show tap0 >/dev/null 2>&1 && break; sleep 0.1; 
 ip addr add 10.10.0.1/24 dev tap0 && ip link set tap0 up
 pvm-nettool tcp-sink 5001 &
 pvm-nettool tcp-echo 10.10.0.1 7 echo &
-for i in \$(seq 6000); do grep -q "bench done" /tmp/$label.log && break; sleep 0.1; done
-sleep 2
+. /tmp/ns-watch.sh
 kill \$(jobs -p) 2>/dev/null
+NS
+	cat > /tmp/ns-watch.sh <<'NS'
+wait_for /tmp/$label.log "stream start" && snap /tmp/$label.s0
+if [ -n "${BENCH_PERF:-}" ] && [ -x /pocketvm/perf ]; then
+	/pocketvm/perf record -q -a -e cpu-clock -e kvm:kvm_exit -e kvm:kvm_msi_set_irq \
+		-o /tmp/$label.perf 2>/dev/null & perf_pid=$!
+fi
+wait_for /tmp/$label.log "guest-bench: tcp throughput" && snap /tmp/$label.s1
+[ -n "${perf_pid:-}" ] && kill -INT $perf_pid && wait $perf_pid
+wait_for /tmp/$label.log "bench done"
+sleep 2
 NS
 	umask 000
 	rm -f /run/bench/v.sock_1234 /run/bench/v.sock_1235
 	pvm-nettool host-listen /run/bench/v.sock_1234 echo & l1=$!
 	pvm-nettool unix-sink /run/bench/v.sock_1235 & l2=$!
 	umask 022
-	unshare -n sh /tmp/ns.sh
+	label=$label unshare -n sh -c '. /tmp/bench-lib.sh; . /tmp/ns.sh'
 	kill $l1 $l2 2>/dev/null
-	grep -E "guest-bench: (tcp|vsock)" /tmp/$label.log | sed "s/^/BENCH: $label /"
+	grep -E "guest-bench: (tcp|vsock|clocksource)" /tmp/$label.log | sed "s/^/BENCH: $label /"
+	[ -f /tmp/$label.s1 ] && delta /tmp/$label.s0 /tmp/$label.s1 $label
+	grep "guest-bench: stat" /tmp/$label.log | tr ' ' '\n' | grep = |
+		awk -F= -v l=$label -v mib="${BENCH_MIB:-64}" '$1 in a {d = $2 - a[$1];
+			if (d) printf "BENCH: %s stream guest.%s %d (%.1f/MiB)\n", l, $1, d, d / mib}
+			{a[$1] = $2}'
+	if [ -f /tmp/$label.perf ]; then
+		/pocketvm/perf report -i /tmp/$label.perf --stdio --no-children -q \
+			--sort comm,dso,sym 2>/dev/null | grep -v '^$' | head -n 60 |
+			sed "s/^/PERF: $label /"
+		/pocketvm/perf script -i /tmp/$label.perf -F event,trace 2>/dev/null |
+			awk '/kvm_exit/ {for (i = 1; i <= NF; i++) if ($i == "reason") r[$(i + 1)]++}
+				END {for (k in r) print r[k], k}' | sort -rn | head -n 12 |
+			sed "s/^/PERF: $label kvm_exit /"
+		rm -f /tmp/$label.perf
+	fi
+	rm -f /tmp/$label.s0 /tmp/$label.s1
 }
 mkdir -p /run/bench
 for round in $(seq ${BENCH_ROUNDS:-3}); do
