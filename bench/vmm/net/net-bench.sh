@@ -43,11 +43,13 @@ snap() {
 			print "phone.idle", $5; print "phone.irq+softirq", $7 + $8}' /proc/stat
 		[ -n "$pid" ] || return 0
 		awk '/^sysc[rw]/ {sub(":", "", $1); print "vmm." $1, $2}' /proc/$pid/io
+		awk '/^AnonHugePages/ {print "vmm.anon_huge_kib", $2}' /proc/$pid/smaps_rollup
 		for t in /proc/$pid/task/*; do
 			k=thread.$(tr ' /' '__' < $t/comm).${t##*/}
 			sed 's/.*) //' $t/stat | awk -v k=$k '{print k ".ticks", $12 + $13}'
 			awk -v k=$k '/ctxt_switches/ {sub("_ctxt_switches:", "", $1); print k "." $1, $2}' \
 				$t/status
+			awk -v k=$k '/^se.nr_migrations/ {print k ".migrations", $3}' $t/sched 2>/dev/null
 		done
 	} > "$1"
 }
@@ -84,7 +86,7 @@ NS
 	cat > /tmp/ns-watch.sh <<'NS'
 wait_for /tmp/$label.log "stream start" && snap /tmp/$label.s0
 if [ -n "${BENCH_PERF:-}" ] && [ -x /pocketvm/perf ]; then
-	/pocketvm/perf record -q -a -e cpu-clock -e kvm:kvm_exit -e kvm:kvm_msi_set_irq \
+	/pocketvm/perf record -q -a -e kvm:kvm_exit -e kvm:kvm_msr -e kvm:kvm_mmio \
 		-o /tmp/$label.perf 2>/dev/null & perf_pid=$!
 fi
 wait_for /tmp/$label.log "guest-bench: tcp throughput" && snap /tmp/$label.s1
@@ -99,20 +101,23 @@ NS
 	umask 022
 	label=$label unshare -n sh -c '. /tmp/bench-lib.sh; . /tmp/ns.sh'
 	kill $l1 $l2 2>/dev/null
-	grep -E "guest-bench: (tcp|vsock|clocksource)" /tmp/$label.log | sed "s/^/BENCH: $label /"
+	grep -E "guest-bench: (tcp|vsock|clocksource|dmesg)" /tmp/$label.log | sed "s/^/BENCH: $label /"
+	sed -n 's/.*guest-bench: cpuflags //p' /tmp/$label.log | tr ' ' '\n' | sort > /tmp/$label.flags
 	[ -f /tmp/$label.s1 ] && delta /tmp/$label.s0 /tmp/$label.s1 $label
 	grep "guest-bench: stat" /tmp/$label.log | tr ' ' '\n' | grep = |
 		awk -F= -v l=$label -v mib="${BENCH_MIB:-64}" '$1 in a {d = $2 - a[$1];
 			if (d) printf "BENCH: %s stream guest.%s %d (%.1f/MiB)\n", l, $1, d, d / mib}
 			{a[$1] = $2}'
 	if [ -f /tmp/$label.perf ]; then
-		/pocketvm/perf report -i /tmp/$label.perf --stdio --no-children -q \
-			--sort comm,dso,sym 2>/dev/null | grep -v '^$' | head -n 60 |
+		# Exits by reason, MSR accesses by register, MMIO by page.
+		/pocketvm/perf script -i /tmp/$label.perf -F event,trace 2>/dev/null | awk '
+			/kvm_exit/ {for (i = 1; i <= NF; i++) if ($i == "reason") r["exit " $(i + 1)]++}
+			/kvm_msr/ {r["msr " $2 " " $3]++}
+			/kvm_mmio/ {for (i = 1; i <= NF; i++) if ($i == "gpa") r["mmio " $(i - 3) " " \
+				substr($(i + 1), 1, length($(i + 1)) - 3)]++}
+			END {for (k in r) print r[k], k}' | sort -rn | head -n 24 |
+			awk -v mib="${BENCH_MIB:-64}" '{printf "%s (%.1f/MiB)\n", $0, $1 / mib}' |
 			sed "s/^/PERF: $label /"
-		/pocketvm/perf script -i /tmp/$label.perf -F event,trace 2>/dev/null |
-			awk '/kvm_exit/ {for (i = 1; i <= NF; i++) if ($i == "reason") r[$(i + 1)]++}
-				END {for (k in r) print r[k], k}' | sort -rn | head -n 12 |
-			sed "s/^/PERF: $label kvm_exit /"
 		rm -f /tmp/$label.perf
 	fi
 	rm -f /tmp/$label.s0 /tmp/$label.s1
@@ -122,13 +127,21 @@ for round in $(seq ${BENCH_ROUNDS:-3}); do
 	run_in_ns pocketvm /pocketvm/pocketvm-vmm --kernel /pocketvm/vmlinux \
 		--initrd /pocketvm/guest.cpio.gz --cmdline "'$cmdline'" --mem 256 \
 		--console stdio --net tap:name=tap0 --vsock 3,/run/bench/v.sock
+	# BENCH_VMM_ALT: another pocketvm-vmm build, for A/B comparisons.
+	[ -x /pocketvm/alt/pocketvm-vmm ] && run_in_ns pocketvm-alt /pocketvm/alt/pocketvm-vmm \
+		--kernel /pocketvm/vmlinux --initrd /pocketvm/guest.cpio.gz --cmdline "'$cmdline'" \
+		--mem 256 --console stdio --net tap:name=tap0 --vsock 3,/run/bench/v.sock
 	run_in_ns qemu qemu-system-x86_64 -L /pocketvm/qemu-data \
 		-M microvm,accel=kvm,pcie=on,acpi=on -cpu host -m 256 -nodefaults \
 		-no-user-config -display none -serial stdio -no-reboot \
 		-kernel /pocketvm/vmlinux -initrd /pocketvm/guest.cpio.gz -append "'$cmdline'" \
 		-netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off \
 		-device virtio-net-pci,netdev=n0,romfile=
+	only() { awk 'NR == FNR {b[$0]; next} !($0 in b)' "$2" "$1" | tr '\n' ' '; }
+	echo "BENCH: cpu flags only under pocketvm: $(only /tmp/pocketvm.flags /tmp/qemu.flags)"
+	echo "BENCH: cpu flags only under qemu: $(only /tmp/qemu.flags /tmp/pocketvm.flags)"
 done
+echo "BENCH: phone THP: $(cat /sys/kernel/mm/transparent_hugepage/enabled)"
 
 echo "== idle VMs: 128 MiB each, balloon with free page reporting"
 avail() { awk '/^MemAvailable/ {print $2}' /proc/meminfo; }
@@ -149,5 +162,7 @@ echo "BENCH: memory available after: $a1 KiB"
 for p in $(pidof pocketvm-vmm); do
 	echo "BENCH: idle VMM rss $(awk '/^VmRSS/ {print $2}' /proc/$p/status) KiB"
 done
-[ "$n" -gt 0 ] && echo "BENCH: per idle VM $(( (a0 - a1) / n )) KiB;" \
-	"the phone holds about $(( a0 / ((a0 - a1) / n) )) such VMs"
+if [ "$n" -gt 0 ]; then
+	echo "BENCH: per idle VM $(( (a0 - a1) / n )) KiB;" \
+		"the phone holds about $(( a0 / ((a0 - a1) / n) )) such VMs"
+fi

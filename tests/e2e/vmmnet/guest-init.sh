@@ -48,6 +48,9 @@ bench)
 		awk -v p="$1" '/^Tcp: [0-9]/ {print "stat " p " tcp.retrans=" $13}' /proc/net/snmp
 	}
 	say "clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+	say "cpuflags $(sed -n 's/^flags[^:]*: //p' /proc/cpuinfo | head -n1)"
+	dmesg | grep -iE 'x2apic|kvm-guest|pv eoi|apic:|smpboot' | head -n 8 |
+		sed "s/^/guest-$name: dmesg /"
 	stats pre | sed "s/^/guest-$name: /"
 	say "stream start"
 	sleep 1
