@@ -17,7 +17,9 @@ if [ ! -e /.pvm-root ]; then
 		"cd /pocketvm && PATH=$PATH exec sh /pocketvm/scenario.sh"'
 fi
 insmod /pocketvm/tun.ko 2>/dev/null
-cmdline="console=ttyS0 quiet name=bench role=bench mib=${BENCH_MIB:-64}"
+cmdline="console=ttyS0 quiet name=bench role=bench mib=${BENCH_MIB:-64} streams=${BENCH_STREAMS:-1}"
+# The counters below are per MiB of all the streams of one boot.
+export BENCH_TOTAL_MIB=$(( ${BENCH_MIB:-64} * ${BENCH_STREAMS:-1} ))
 
 mount -t debugfs none /sys/kernel/debug 2>/dev/null
 mount -t tracefs none /sys/kernel/tracing 2>/dev/null
@@ -46,7 +48,7 @@ snap() {
 		awk '/^AnonHugePages/ {print "vmm.anon_huge_kib", $2}' /proc/$pid/smaps_rollup
 		for t in /proc/$pid/task/*; do
 			k=thread.$(tr ' /' '__' < $t/comm).${t##*/}
-			sed 's/.*) //' $t/stat | awk -v k=$k '{print k ".ticks", $12 + $13}'
+			sed 's/.*) //' $t/stat | awk -v k=$k '{print k ".utime", $12; print k ".stime", $13}'
 			awk -v k=$k '/ctxt_switches/ {sub("_ctxt_switches:", "", $1); print k "." $1, $2}' \
 				$t/status
 			awk -v k=$k '/^se.nr_migrations/ {print k ".migrations", $3}' $t/sched 2>/dev/null
@@ -56,7 +58,7 @@ snap() {
 
 # Prints what changed between two snaps, in total and per MiB sent.
 delta() {
-	awk -v l="$3" -v mib="${BENCH_MIB:-64}" 'NR == FNR {a[$1] = $2; next}
+	awk -v l="$3" -v mib="$BENCH_TOTAL_MIB" 'NR == FNR {a[$1] = $2; next}
 		($1 in a) && $2 != a[$1] {printf "BENCH: %s stream %s %d (%.1f/MiB)\n",
 			l, $1, $2 - a[$1], ($2 - a[$1]) / mib}' "$1" "$2"
 }
@@ -86,10 +88,10 @@ NS
 	cat > /tmp/ns-watch.sh <<'NS'
 wait_for /tmp/$label.log "stream start" && snap /tmp/$label.s0
 if [ -n "${BENCH_PERF:-}" ] && [ -x /pocketvm/perf ]; then
-	/pocketvm/perf record -q -a -e kvm:kvm_exit -e kvm:kvm_msr -e kvm:kvm_mmio \
-		-o /tmp/$label.perf 2>/dev/null & perf_pid=$!
+	/pocketvm/perf record -q -a -F 499 -e cpu-clock -e kvm:kvm_exit -e kvm:kvm_msr \
+		-e kvm:kvm_mmio -o /tmp/$label.perf 2>/dev/null & perf_pid=$!
 fi
-wait_for /tmp/$label.log "guest-bench: tcp throughput" && snap /tmp/$label.s1
+wait_for /tmp/$label.log "guest-bench: streams done" && snap /tmp/$label.s1
 [ -n "${perf_pid:-}" ] && kill -INT $perf_pid && wait $perf_pid
 wait_for /tmp/$label.log "bench done"
 sleep 2
@@ -105,10 +107,15 @@ NS
 	sed -n 's/.*guest-bench: cpuflags //p' /tmp/$label.log | tr ' ' '\n' | sort > /tmp/$label.flags
 	[ -f /tmp/$label.s1 ] && delta /tmp/$label.s0 /tmp/$label.s1 $label
 	grep "guest-bench: stat" /tmp/$label.log | tr ' ' '\n' | grep = |
-		awk -F= -v l=$label -v mib="${BENCH_MIB:-64}" '$1 in a {d = $2 - a[$1];
+		awk -F= -v l=$label -v mib="$BENCH_TOTAL_MIB" '$1 in a {d = $2 - a[$1];
 			if (d) printf "BENCH: %s stream guest.%s %d (%.1f/MiB)\n", l, $1, d, d / mib}
 			{a[$1] = $2}'
 	if [ -f /tmp/$label.perf ]; then
+		# Where the VMM's threads spend the phone's CPU (kernel and user).
+		/pocketvm/perf report -i /tmp/$label.perf --stdio --no-children -q \
+			--comms pocketvm-vmm,vcpu0,qemu-system-x86,"CPU 0/KVM" \
+			--sort comm,dso,sym 2>/dev/null | grep -v '^$' | grep '%' | head -n 40 |
+			sed "s/^/PERF: $label /"
 		# Exits by reason, MSR accesses by register, MMIO by page.
 		/pocketvm/perf script -i /tmp/$label.perf -F event,trace 2>/dev/null | awk '
 			/kvm_exit/ {for (i = 1; i <= NF; i++) if ($i == "reason") r["exit " $(i + 1)]++}
@@ -116,7 +123,7 @@ NS
 			/kvm_mmio/ {for (i = 1; i <= NF; i++) if ($i == "gpa") r["mmio " $(i - 3) " " \
 				substr($(i + 1), 1, length($(i + 1)) - 3)]++}
 			END {for (k in r) print r[k], k}' | sort -rn | head -n 24 |
-			awk -v mib="${BENCH_MIB:-64}" '{printf "%s (%.1f/MiB)\n", $0, $1 / mib}' |
+			awk -v mib="$BENCH_TOTAL_MIB" '{printf "%s (%.1f/MiB)\n", $0, $1 / mib}' |
 			sed "s/^/PERF: $label /"
 		rm -f /tmp/$label.perf
 	fi

@@ -54,7 +54,11 @@ bench)
 	stats pre | sed "s/^/guest-$name: /"
 	say "stream start"
 	sleep 1
-	say "tcp $(pvm-nettool tcp-stream 10.10.0.1 5001 ${mib:-64})"
+	# streams= back-to-back streams: more samples per boot on a noisy machine.
+	for i in $(seq ${streams:-1}); do
+		say "tcp $(pvm-nettool tcp-stream 10.10.0.1 5001 ${mib:-64})"
+	done
+	say "streams done"
 	sleep 1
 	stats post | sed "s/^/guest-$name: /"
 	say "tcp $(pvm-nettool rtt 10.10.0.1 7 500)"
