@@ -56,7 +56,7 @@ bench)
 	sleep 1
 	# streams= back-to-back streams: more samples per boot on a noisy machine.
 	for i in $(seq ${streams:-1}); do
-		say "tcp $(pvm-nettool tcp-stream 10.10.0.1 5001 ${mib:-64})"
+		say "tcp $(timeout 300 pvm-nettool tcp-stream 10.10.0.1 5001 ${mib:-64})"
 	done
 	say "streams done"
 	sleep 1
