@@ -344,26 +344,32 @@ static void tx_run(struct virtio_net *n)
 			budget--;
 			if (n->backend_dead) {
 				n->stats.tx_dropped++;
-				virtq_push(vq, c->head, 0);
-				continue;
+				ret = 0;
+			} else {
+				ret = tx_one(n, c);
 			}
-			ret = tx_one(n, c);
 			if (ret == -EIO)
 				return;
 			if (ret == -EAGAIN) {
 				/* Retried when the backend can take more. */
 				virtq_unpop(vq);
 				event_add(n->tx_ev, NULL);
-				virtio_queue_signal(v, NET_TXQ);
 				return;
 			}
 			virtq_push(vq, c->head, 0);
+			/*
+			 * Each completion at once, not after the batch: the guest's
+			 * TCP keeps only a frame or two below the socket (TCP small
+			 * queues) and builds the next one when this one is freed,
+			 * while we send the rest. The driver's used_event says
+			 * whether it wants this interrupt.
+			 */
+			virtio_queue_signal(v, NET_TXQ);
 		}
 		if (ret < 0) {
 			virtio_needs_reset(v, "transmit queue: %s", err);
 			return;
 		}
-		virtio_queue_signal(v, NET_TXQ);
 		if (budget == 0) {
 			virtio_kick_queue(v, NET_TXQ);
 			return;

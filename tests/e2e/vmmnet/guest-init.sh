@@ -38,7 +38,29 @@ bench)
 		pvm-nettool tcp-send 10.10.0.1 7 up 2 >/dev/null 2>&1 && break
 		sleep 1
 	done
-	say "tcp $(pvm-nettool tcp-stream 10.10.0.1 5001 ${mib:-64})"
+	# The phone samples its counters while the guest pauses around the
+	# stream; the guest's own counters come as "stat" lines.
+	stats() {
+		sed -n 's/^ *eth0: *//p' /proc/net/dev | awk -v p="$1" '{print "stat " p \
+			" eth0.rx_packets=" $2 " eth0.tx_packets=" $10 " eth0.tx_bytes=" $9}'
+		awk -v p="$1" '/virtio.*-(input|output)/ {n[$NF] += $2}
+			END {for (k in n) printf "stat %s irq.%s=%d\n", p, k, n[k]}' /proc/interrupts
+		awk -v p="$1" '/^Tcp: [0-9]/ {print "stat " p " tcp.retrans=" $13}' /proc/net/snmp
+	}
+	say "clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+	say "cpuflags $(sed -n 's/^flags[^:]*: //p' /proc/cpuinfo | head -n1)"
+	dmesg | grep -iE 'x2apic|kvm-guest|pv eoi|apic:|smpboot' | head -n 8 |
+		sed "s/^/guest-$name: dmesg /"
+	stats pre | sed "s/^/guest-$name: /"
+	say "stream start"
+	sleep 1
+	# streams= back-to-back streams: more samples per boot on a noisy machine.
+	for i in $(seq ${streams:-1}); do
+		say "tcp $(timeout 300 pvm-nettool tcp-stream 10.10.0.1 5001 ${mib:-64})"
+	done
+	say "streams done"
+	sleep 1
+	stats post | sed "s/^/guest-$name: /"
 	say "tcp $(pvm-nettool rtt 10.10.0.1 7 500)"
 	if [ -e /sys/bus/virtio/drivers/vmw_vsock_virtio_transport ] &&
 		ls /sys/bus/virtio/drivers/vmw_vsock_virtio_transport | grep -q virtio; then

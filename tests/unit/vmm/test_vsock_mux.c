@@ -269,6 +269,65 @@ static void test_guest_beyond_credit_is_reset(void **state)
 	close(lfd);
 }
 
+/*
+ * The guest may have four 64 KiB packets in flight (256 KiB of credit) to a
+ * peer that is not reading: what the socket does not take is buffered, and
+ * the peer gets every byte in order once it reads; then a credit update
+ * lets the guest go on.
+ */
+static void test_slow_peer_gets_window_in_order(void **state)
+{
+	struct fixture *f = *state;
+	int lfd = listen_port(f, 52), cfd;
+	static uint8_t pkt[VSOCK_MAX_PKT_PAYLOAD], got[VSOCK_MAX_PKT_PAYLOAD];
+	uint8_t buf[256];
+	struct vsock_hdr h;
+	uint32_t total = 5 * VSOCK_MAX_PKT_PAYLOAD, seen = 0;
+
+	assert_int_equal(GSEND(f, 1000, 52, VSOCK_OP_REQUEST, NULL, 0), 0);
+	assert_true(guest_recv(f, &h, buf, sizeof(buf)) > 0);
+	assert_int_equal(h.op, VSOCK_OP_RESPONSE);
+	assert_true(h.buf_alloc >= 4 * VSOCK_MAX_PKT_PAYLOAD);
+	cfd = accept(lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+	for (uint32_t i = 0; i < 4; i++) {
+		for (uint32_t j = 0; j < sizeof(pkt); j++)
+			pkt[j] = (uint8_t)((i * sizeof(pkt) + j) % 251);
+		assert_int_equal(GSEND(f, 1000, 52, VSOCK_OP_RW, pkt, sizeof(pkt)), 0);
+	}
+	assert_int_equal(vsock_mux_nr_conns(f->m), 1);
+	while (seen < total) {
+		ssize_t n;
+
+		/* The fifth packet once the mux granted more credit. */
+		if (seen == 4 * VSOCK_MAX_PKT_PAYLOAD) {
+			do {
+				assert_true(guest_recv(f, &h, buf, sizeof(buf)) > 0);
+			} while (h.op != VSOCK_OP_CREDIT_UPDATE);
+			assert_true(h.fwd_cnt >= 2 * VSOCK_MAX_PKT_PAYLOAD);
+			for (uint32_t j = 0; j < sizeof(pkt); j++)
+				pkt[j] = (uint8_t)((4 * sizeof(pkt) + j) % 251);
+			assert_int_equal(GSEND(f, 1000, 52, VSOCK_OP_RW, pkt, sizeof(pkt)), 0);
+		}
+		/* The mux forwards what it buffered as the socket drains. */
+		vsock_mux_process(f->m);
+		n = recv(cfd, got, sizeof(got), MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = vsock_mux_fd(f->m), .events = POLLIN };
+
+			assert_int_equal(poll(&p, 1, 1000), 1);
+			continue;
+		}
+		assert_true(n > 0);
+		for (ssize_t j = 0; j < n; j++)
+			assert_int_equal(got[j], (uint8_t)((seen + j) % 251));
+		seen += (uint32_t)n;
+	}
+	assert_int_equal(vsock_mux_nr_conns(f->m), 1);
+	close(cfd);
+	close(lfd);
+}
+
 static void test_bogus_credit_claim_is_reset(void **state)
 {
 	struct fixture *f = *state;
@@ -328,6 +387,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connect_to_nobody_is_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_packets_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_beyond_credit_is_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_peer_gets_window_in_order, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_bogus_credit_claim_is_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_data_respects_guest_credit, setup,
 						teardown),
